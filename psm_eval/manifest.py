@@ -4,19 +4,23 @@ package versions, seed, git revision), when, and how it ended."""
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
+import os
+import shutil
 import subprocess
+import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from psm_eval.config import RunConfig
 from psm_eval.errors import StoreError
 from psm_eval.render import make_renderer
-from psm_eval.store import GENERATIONS, RunStore, dumps, read_jsonl
+from psm_eval.store import CONFIG, GENERATIONS, MANIFEST, RunStore, dumps, read_jsonl, write_json_atomic
 from psm_eval.tasks import Task
 
-__all__ = ["new_run_dir", "new_manifest", "finish_manifest", "check_resumable", "SCHEMA_VERSION"]
+__all__ = ["new_run_dir", "create_run_dir", "new_manifest", "finish_manifest", "check_resumable", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
 PACKAGES = ("psm_eval", "lm_eval", "torch", "transformers", "datasets", "tokenizers", "jinja2", "pandas")
@@ -39,6 +43,30 @@ def new_run_dir(out: Path, config: RunConfig) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def create_run_dir(out: Path, config: RunConfig, stored: dict[str, Any],
+                   manifest: Callable[[str], dict[str, Any]]) -> Path:
+    """A new run folder that holds its config and first manifest from the moment it exists.
+
+    Both are written into a hidden `.starting-*` folder that is then renamed into place, so a run
+    killed while starting leaves no half-made run folder that `--resume` cannot open (a killed start
+    leaves at most a hidden folder, which nothing reads). `manifest(run_id)` builds the manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".starting-", dir=out))
+    try:
+        write_json_atomic(tmp / CONFIG, stored)
+        while True:
+            path = new_run_dir(out, config)
+            write_json_atomic(tmp / MANIFEST, manifest(path.name))
+            try:
+                os.rename(tmp, path)
+                return path
+            except OSError as exc:  # another process took the name in between: take the next one
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _versions() -> dict[str, str | None]:

@@ -18,7 +18,7 @@ from psm_eval.backends import Backend, check_model_type, create_backend
 from psm_eval.cache import CachedBackend, ResponseCache, default_cache_dir
 from psm_eval.config import ArmConfig, RunConfig, stored_config
 from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError
-from psm_eval.manifest import finish_manifest, new_manifest, new_run_dir, check_resumable
+from psm_eval.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
 from psm_eval.render import Renderer, make_renderer
 from psm_eval.store import GENERATIONS, RunStore, read_jsonl
 from psm_eval.tasks import Task, load_task
@@ -68,19 +68,20 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
     renderers = {arm.name: make_renderer(arm.render) for arm in config.arms}  # fail before loading models
     for arm in config.arms:
         check_model_type(arm.model_spec())
-    path = resume if resume is not None else new_run_dir(Path(config.out), config)
+    if resume is None:
+        shard_text = f"{shard[0]}/{shard[1]}" if shard else None
+        path = create_run_dir(Path(config.out), config, stored_config(config),
+                              lambda run_id: {**new_manifest(run_id, config, tasks), "shard": shard_text})
+    else:
+        path = resume
     make = backend_factory or (lambda arm: create_backend(arm.model_spec(), retries=arm.retries))
     cache = ResponseCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir()) if config.cache else None
     with RunStore(path) as store:
         # only what later turns need (status, output), never whole records: runs stream
         done = {r["key"]: (r["status"], r["output"]) for r in read_jsonl(store.path / GENERATIONS, repair=True)}
+        manifest = store.read_manifest()
         if resume is not None:
-            manifest = store.read_manifest()
             check_resumable(manifest, tasks)
-        else:
-            store.write_config(stored_config(config))
-            manifest = new_manifest(path.name, config, tasks)
-            manifest["shard"] = f"{shard[0]}/{shard[1]}" if shard else None
         manifest["status"] = "running"
         budget = _Budget(config.max_error_rate, sum(1 for s, _ in done.values() if s == "ok"),
                          sum(1 for s, _ in done.values() if s != "ok"))

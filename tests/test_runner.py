@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -183,3 +184,37 @@ def test_sampled_run_resumed_mid_chunk_draws_the_same_replies(tiny_models: dict,
     (out / "generations.jsonl").write_bytes(b"".join(full[:3]))  # killed mid-way through the first chunk
     run(config, resume=out, progress=False)
     assert sorted((out / "generations.jsonl").read_bytes().splitlines(keepends=True)) == sorted(full)
+
+
+def test_a_start_cut_short_leaves_no_half_made_run_folder(qa_task: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run folder appears whole (config + manifest) or not at all; one cut just after it appears
+    is `created` and resumes like any other."""
+    from psm_eval import manifest as manifest_module
+    from psm_eval.config import RunConfig
+    from psm_eval.runs import run_from_cli
+
+    config = RunConfig.model_validate({"tasks": [str(qa_task)], "out": str(tmp_path / "runs"), "cache": False,
+                                       "arms": [{"name": "a", "model": {"type": "dummy", "args": {}},
+                                                 "render": "transcript:assistant"}]})
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(manifest_module, "os", SimpleNamespace(rename=interrupted))  # only the manifest module's
+        with pytest.raises(KeyboardInterrupt):
+            run(config, progress=False)
+    assert list((tmp_path / "runs").iterdir()) == []  # not even the hidden starting folder
+    with monkeypatch.context() as m:
+        m.setattr(RunStore, "__enter__", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run(config, progress=False)
+    (out,) = (tmp_path / "runs").iterdir()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "created"
+    assert not (out / "generations.jsonl").exists()
+    assert run_from_cli(config_path=None, tasks=(), suite=None, arms=(), limit=None, seed=None, out=None,
+                        resume=out, progress=False) == out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["resumed"]) == 1
+    assert len(records(out)) == manifest["counts"]["a"]["ok"] > 0
