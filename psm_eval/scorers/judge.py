@@ -46,9 +46,15 @@ def fence_id(*texts: str) -> str:
 
 def defang(text: str, specials: Sequence[str] = ()) -> str:
     """Break chat control tokens (generic ones and the judge tokenizer's) with a zero-width space."""
-    for s in sorted({s for s in specials if len(s) >= 2}, key=len, reverse=True):
-        text = text.replace(s, s[0] + ZWSP + s[1:])
-    return CONTROL_TOKENS.sub(lambda m: m.group()[0] + ZWSP + m.group()[1:], text)
+    # until none is left: breaking `<<SYS>>` after its first character leaves `<SYS>>`, a token again
+    # (each pass puts a ZWSP inside every match, so the ZWSP-free stretches a match needs only shrink)
+    tokens = sorted({s for s in specials if len(s) >= 2 and ZWSP not in s}, key=len, reverse=True)
+    while any(s in text for s in tokens):
+        for s in tokens:
+            text = text.replace(s, s[0] + ZWSP + s[1:])
+    while CONTROL_TOKENS.search(text):
+        text = CONTROL_TOKENS.sub(lambda m: m.group()[0] + ZWSP + m.group()[1:], text)
+    return text
 
 
 def _strings(value: Any) -> list[str]:
