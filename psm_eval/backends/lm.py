@@ -29,7 +29,7 @@ import lm_eval.models.api_models as _api_models  # noqa: E402
 from lm_eval.api.instance import Instance  # noqa: E402
 from lm_eval.utils import handle_arg_string  # noqa: E402
 
-from psm_eval.backends.conformance import ECHO_TYPES, check_echo_logprobs, probe_pairs  # noqa: E402
+from psm_eval.backends.conformance import ECHO_TYPES, check_echo_logprobs, endings_are_tokens, probe_pairs  # noqa: E402
 from psm_eval.backends.probe import API_TYPES, HF_TYPES, ModelProbe  # noqa: E402
 from psm_eval.backends.retry import one_line, with_retries  # noqa: E402
 from psm_eval.backends.spec import ModelSpec  # noqa: E402
@@ -255,7 +255,8 @@ class LMBackend:
         if not outcome.ok:
             return Outcome.failure(outcome.error_kind or "backend_error",
                                    f"conformance probe: {outcome.error}", outcome.attempts)
-        check_echo_logprobs(outcome.logprobs or (), self.spec.display())
+        last_token = self.tokenizer is None or endings_are_tokens(self.probe.encode)
+        check_echo_logprobs(outcome.logprobs or (), self.spec.display(), last_token)
         self._conformant = True
         return None
 

@@ -134,22 +134,81 @@ def _mc(tmp_path: Path) -> Path:
                      "fields: {id: id, prompt: q, choices: c, answer: a}\n")
 
 
-@pytest.mark.parametrize("shift", [False, True])
-def test_conformance_probe_refuses_shifted_echo_logprobs(tiny_models: dict, tmp_path: Path, shift: bool) -> None:
+@pytest.mark.parametrize("shift,message", [
+    (0, None),
+    (1, r"shifted by one token \(token i carries token i\+1's logprob, as llama\.cpp"),
+    (-1, r"'\.', ',', '\?', '!' after the same text all score .* shifted by one token \(token i carries token i−1's"),
+], ids=["faithful", "shift+1", "shift-1"])
+def test_conformance_probe_refuses_shifted_echo_logprobs(tiny_models: dict, tmp_path: Path, shift: int,
+                                                         message: str | None) -> None:
     srv = ModelServer(tiny_models["chat"], ServerFaults(shift_logprobs=shift))
     try:
         arm = (f"api=local-completions:base_url={srv.url}/completions,model=m,tokenizer={tiny_models['chat']},"
                "tokenizer_backend=huggingface,render=transcript:plain")
         config = resolve_config(tasks=[str(_mc(tmp_path))], arms=[arm], out=str(tmp_path), cache=False)
-        if not shift:
+        if message is None:
             (rec,) = records(run(config, progress=False))
-            assert rec["status"] == "ok" and srv.faults.requests == 3 + 2  # 3 probe pairs, then the 2 choices
+            assert rec["status"] == "ok" and srv.faults.requests == 7 + 2  # 7 probe pairs, then the 2 choices
+            assert len(rec["logprobs"]) == 2 and all(ll < 0 for ll, _ in rec["logprobs"])
             return
-        with pytest.raises(BackendError, match="shifted by one"):
+        with pytest.raises(BackendError, match=message) as refused:
             run(config, progress=False)
+        assert "model 'local-completions:" in str(refused.value) and "\n" not in str(refused.value)
         out = next(tmp_path.glob("2*"))
         assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
         assert records(out) == [] if (out / "generations.jsonl").exists() else True
-        assert srv.faults.requests == 3  # nothing but the probe was asked
+        assert srv.faults.requests == 7  # nothing but the probe was asked
     finally:
         srv.close()
+
+
+# [ll(c, a+b), ll(c, a), ll(c+a, b), then '.', ',', '?', '!' after c+a+b], as probe_pairs() orders them
+CHAIN = [-30.0, -12.0, -18.0]
+
+
+@pytest.mark.parametrize("scores,refused", [
+    (CHAIN + [-5.795, -5.649, -5.923, -5.860], None),           # the tiny test model's real endings
+    (CHAIN + [-1.784, -4.129, -5.448, -5.723], None),           # the organism chat model's
+    ([-30.04, -12.0, -18.0, -6.0, -6.021, -6.01, -6.015], None),  # chain noise 0.04; endings 0.021 apart
+    (CHAIN + [-6.0, -6.019, -6.01, -6.015], "i−1"),              # faithful but within 0.02: refused
+    (CHAIN + [-4.2, -4.2, -4.2, -4.2], "i−1"),                   # i−1 shift: all four are one logprob
+    (CHAIN + [-4.2, -4.2 + 1e-6, -4.2 - 3e-3, -4.2], "i−1"),     # … with a server's rounding noise
+    ([-30.0, -12.0, -12.5, -6.0, -5.0, -7.0, -8.0], r"i\+1"),    # i+1 shift: the chain rule breaks
+    ([0.0] * 7, "i−1"),                                          # all-zero logprobs
+], ids=["tiny", "organism", "noisy", "close", "shift-1", "shift-1-noisy", "shift+1", "zeros"])
+def test_check_echo_logprobs_on_hand_made_scores(scores: list[float], refused: str | None) -> None:
+    from psm_eval.backends.conformance import check_echo_logprobs, probe_pairs
+
+    assert len(scores) == len(probe_pairs())
+    pairs = [(ll, False) for ll in scores]
+    if refused is None:
+        check_echo_logprobs(pairs, "m")
+        return
+    with pytest.raises(BackendError, match=f"^model 'm': .*token i carries token {refused}'s logprob"):
+        check_echo_logprobs(pairs, "m")
+
+
+def test_endings_check_runs_only_where_each_ending_is_a_token_of_its_own(tiny_models: dict) -> None:
+    from transformers import AutoTokenizer
+
+    from psm_eval.backends.conformance import check_echo_logprobs, endings_are_tokens
+    from psm_eval.config import organism_dir
+
+    for folder in (tiny_models["chat"], organism_dir() / "psm-tiny-chat"):
+        assert endings_are_tokens(AutoTokenizer.from_pretrained(folder).encode), folder
+
+    def merging(text: str) -> list[int]:  # characters, plus a "t." token: '.' joins the word before
+        ids = [ord(c) for c in text]
+        return ids[:-2] + [0x110000] if text.endswith("t.") else ids
+
+    assert not endings_are_tokens(merging)
+    # lm-eval would score such empty continuations 0.0 each: the check is skipped, no false alarm
+    check_echo_logprobs([(ll, False) for ll in CHAIN + [0.0] * 4], "m", last_token=False)
+
+
+def test_non_finite_probe_scores_are_refused() -> None:
+    from psm_eval.backends.conformance import check_echo_logprobs
+
+    for bad in (float("nan"), float("-inf")):
+        with pytest.raises(BackendError, match="non-finite loglikelihoods"):
+            check_echo_logprobs([(ll, False) for ll in [bad, bad, bad, -1.0, -2.0, -3.0, -4.0]], "m")
