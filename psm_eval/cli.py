@@ -271,10 +271,10 @@ def _cmd_baseline_export(args: argparse.Namespace) -> int:
 
 def _report_parsers(sub: Any) -> None:
     sp = sub.add_parser(
-        "report", help="HTML / xlsx / JSON reports of a scored run (or an index of runs)",
+        "report", help="HTML / xlsx / JSON / CSV reports of a scored run (or an index of runs)",
         description="Build the reports of a scored run from its folder only: a self-contained HTML page, an Excel "
-                    "workbook and JSON (default: all three, into reports/<run_id>/). With --index DIR: one page "
-                    "listing every run under DIR.",
+                    "workbook, JSON and a CSV of the samples (default: all four, into reports/<run_id>/). With "
+                    "--index DIR: one page listing every run under DIR.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_examples("""
             psm-eval report runs/20261122-101500-ab12cd34
@@ -285,6 +285,9 @@ def _report_parsers(sub: Any) -> None:
     sp.add_argument("--html", action="store_true", help="write report.html")
     sp.add_argument("--xlsx", action="store_true", help="write report.xlsx")
     sp.add_argument("--json", action="store_true", help="write report.json")
+    sp.add_argument("--csv", action="store_true",
+                    help="write samples.csv (one row per reply; text starting with = + - @ TAB CR or ' gets a "
+                         "leading ', so a spreadsheet never runs it as a formula)")
     sp.add_argument("--out", help="output folder (default reports/<run_id>/; with --index: reports/index.html)")
     sp.add_argument("--index", type=Path, metavar="DIR", help="write an index page of every run under DIR")
     sp.add_argument("--baseline-arm", metavar="ARM", help="the prompted base arm of the headline (default: first transcript arm)")
@@ -306,6 +309,7 @@ def _report_parsers(sub: Any) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from psm_eval.report import ReportError, write_index, write_reports
+    from psm_eval.report.write import FORMATS
 
     if args.index is not None:
         if args.run_dir is not None:
@@ -314,7 +318,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.run_dir is None:
         raise ReportError("no run folder given (psm-eval report RUN_DIR, or --index DIR)")
-    formats = [f for f in ("html", "xlsx", "json") if getattr(args, f)] or ["html", "xlsx", "json"]
+    formats = [f for f in FORMATS if getattr(args, f)] or list(FORMATS)
     for path in write_reports(args.run_dir, args.out, formats, baseline_arm=args.baseline_arm,
                               target_arm=args.target_arm):
         print(f"report written to {path}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Union
@@ -229,7 +230,12 @@ def _load_rows(spec: TaskSpec, directory: Path, spec_path: Path, lines: dict) ->
             line = lines.get(("data", "path"))
             raise TaskError(f"{spec_path}:line {line}: field 'data.path': data file {src.path!r} not found")
         builder = FORMATS[path.suffix.lower()]
-        data_hash = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        raw = path.read_bytes()
+        data_hash = "sha256:" + hashlib.sha256(raw).hexdigest()
+        bad = _lone_surrogate_line(path, raw)
+        if bad:
+            raise TaskError(f"{path}:line {bad}: a lone surrogate escape (\\udXXX without its pair) in a string, "
+                            "which pyarrow cannot load; remove it or complete the pair")
         try:
             ds = datasets.load_dataset(builder, data_files=str(path), split="train")
         except Exception as exc:  # datasets/pyarrow raise many types for bad files
@@ -258,6 +264,25 @@ def _bad_json_line(path: Path) -> str | None:
                     json.loads(line)
                 except json.JSONDecodeError:
                     return f":line {number}"
+    return None
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate_line(path: Path, raw: bytes) -> int | None:
+    """The first line of a .jsonl file with a lone surrogate escape (`\\ud800` without its pair): valid
+    JSON that pyarrow refuses, after which datasets re-reads the file as ONE JSON document, so a
+    one-line file loads wrong (its lists exploded into rows, the surrogate dropped) instead of failing."""
+    if path.suffix.lower() != ".jsonl" or not _SURROGATE_ESCAPE.search(raw):
+        return None
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            json.dumps(json.loads(line), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return number
+        except ValueError:  # blank or not JSON: datasets' own error names it
+            continue
     return None
 
 

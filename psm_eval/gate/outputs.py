@@ -68,16 +68,30 @@ def _ordered(res: GateResult) -> list[MetricResult]:
     return sorted(res.metrics, key=lambda r: (rank[r.outcome], r.task, r.scorer, r.metric, r.arm))
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_~\[\]|])")
+
+
 def _md(text: str) -> str:
-    """A Markdown table cell: HTML-escaped, pipes and backticks neutralised, one line."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.replace("|", "\\|").replace("`", "\\`").split())
+    """Markdown text for a table cell or a line that renders as exactly this text: one line, HTML-escaped,
+    and backslash-escaped wherever a character could start a code span, link, image, emphasis or cell;
+    the backslash too, or a `\\|` in the text would escape the backslash and open a new cell."""
+    text = _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
+
+
+def _code(text: str) -> str:
+    """A one-line Markdown code span holding any text. A backslash does not escape inside a code span,
+    so the fence is one backtick longer than the longest run of backticks in the text."""
+    text = " ".join(text.split()) or " "
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def markdown(res: GateResult) -> str:
     """GitHub-flavoured Markdown for $GITHUB_STEP_SUMMARY."""
     out = [f"## psm-eval {_md(_headline(res))}", "",
-           f"run `{_md(res.run)}` · baseline `{_md(res.baseline)}` · policy `{_md(res.policy)}`", ""]
+           f"run {_code(res.run)} · baseline {_code(res.baseline)} · policy {_code(res.policy)}", ""]
     if res.metrics:
         out += ["| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
         out += ["| " + " | ".join(_md(c) for c in _row(r)) + " |" for r in _ordered(res)]

@@ -1,4 +1,4 @@
-"""Reports over a stored run: one table model (`tables`) rendered as HTML, xlsx and JSON.
+"""Reports over a stored run: one table model (`tables`) rendered as HTML, xlsx, JSON and CSV.
 
 Reads only the run folder (manifest, generations, scores, summary); never calls a model.
 """

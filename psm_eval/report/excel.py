@@ -7,16 +7,16 @@ a visible marker.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from psm_eval.report.tables import ReportTables
+from psm_eval.report.tables import ReportTables, sample_table
 
 __all__ = ["write_xlsx", "safe_text", "MAX_CELL", "TRUNCATION_MARKER"]
 
@@ -26,12 +26,15 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 _TOP = Alignment(vertical="top")
 _BOLD = Font(bold=True)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE3EA")
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def safe_text(text: Any) -> str:
-    """Text Excel can store: illegal control characters → U+FFFD, cut to the cell limit with a marker."""
-    s = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(text))
+    """Text Excel can store: characters XML 1.0 cannot hold → U+FFFD, cut to the cell limit with a marker."""
+    s = str(text)
     s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if any("\ud800" <= c <= "\udfff" for c in s) else s
+    # openpyxl's own ILLEGAL_CHARACTERS_RE misses U+FFFE and U+FFFF, on which lxml refuses the whole workbook
+    s = _NOT_XML.sub("\ufffd", s)
     if len(s) > MAX_CELL:
         marker = TRUNCATION_MARKER.format(n=len(s))
         s = s[: MAX_CELL - len(marker)] + marker
@@ -119,11 +122,7 @@ def write_xlsx(t: ReportTables, path: Path) -> Path:
     wb.remove(wb.active)
     _summary(wb, t)
     names = t.score_names
-    _sheet(wb, "Samples", ["task", "sample_id", "arm", "turn", "repeat", "status", "prompt", "reply", "error",
-                           *names, "judge rationale"],
-           ([r.task, r.sample_id, r.arm, r.turn, r.repeat, r.status, r.prompt, r.reply, r.error,
-             *[r.scores.get(n) for n in names], "\n\n".join(r.judge)] for r in t.samples),
-           widths={1: 18, 2: 24, 3: 14, 7: 60, 8: 60, 9: 24}, wrap={7, 8, 9})
+    _sheet(wb, "Samples", *sample_table(t), widths={1: 18, 2: 24, 3: 14, 7: 60, 8: 60, 9: 24}, wrap={7, 8, 9})
     b, g = t.baseline_arm or "baseline", t.target_arm or "target"
     _sheet(wb, "Pairs", ["task", "sample_id", "turn", "repeat", f"{b} reply", f"{g} reply",
                          *[f"{b}: {n}" for n in names], *[f"{g}: {n}" for n in names]],

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 from collections import defaultdict
 from functools import lru_cache
 from importlib import resources
@@ -22,15 +23,24 @@ from psm_eval.report.tables import ReportTables
 __all__ = ["render_html", "render_page", "embed_json", "csp_for"]
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# Code points an HTML document may not hold raw (controls other than whitespace, noncharacters: parse
+# errors in the HTML standard's input stream); model text is full of them.
+_NOT_HTML = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
 
 
 def embed_json(obj: Any) -> Markup:
     """JSON safe inside `<script type="application/json">`: `<`, `>`, `&`, U+2028/9 escaped, so
-    `</script>` or `<!--` in the data cannot end the element."""
+    `</script>` or `<!--` in the data cannot end the element; controls and noncharacters as `\\uXXXX`."""
     text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     for ch, rep in _JSON_ESCAPES.items():
         text = text.replace(ch, rep)
-    return Markup(text)
+    return Markup(_NOT_HTML.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def _displayable(value: Any) -> Any:
+    """What a template prints: text loses the code points HTML forbids (→ U+FFFD); our own markup
+    (CSS, JS, SVG, embedded JSON) passes as it is."""
+    return _NOT_HTML.sub("\ufffd", value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def _sha256(text: str) -> str:
@@ -51,7 +61,7 @@ def _asset(name: str) -> str:
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("psm_eval.report", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_displayable)
     env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}g}" if abs(v) < 1e4 else f"{v:.4g}"
     env.filters["pval"] = lambda v: "–" if v is None else f"{v:.2g}" if v >= 1e-4 else "<1e-4"
     return env

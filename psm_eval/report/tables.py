@@ -14,7 +14,7 @@ from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
 
 __all__ = ["MetricRow", "DiffRow", "HeadlineRow", "SampleRow", "PairRow", "SeriesPoint", "ReportTables",
-           "build_tables", "pick_arms", "category_of", "SIGNIFICANCE"]
+           "build_tables", "pick_arms", "category_of", "sample_table", "SIGNIFICANCE"]
 
 SIGNIFICANCE = 0.05
 
@@ -172,6 +172,16 @@ class ReportTables:
         out = asdict(self)
         out["run_info"] = [list(kv) for kv in self.run_info]
         return out
+
+
+def sample_table(t: ReportTables) -> tuple[list[str], list[list[Any]]]:
+    """The flat samples table (header, rows) shared by the xlsx Samples sheet and `samples.csv`, so the
+    two can never disagree: one row per reply, one column per overall `scorer.metric`."""
+    header = ["task", "sample_id", "arm", "turn", "repeat", "status", "prompt", "reply", "error", *t.score_names,
+              "judge rationale"]
+    rows = [[r.task, r.sample_id, r.arm, r.turn, r.repeat, r.status, r.prompt, r.reply, r.error,
+             *[r.scores.get(n) for n in t.score_names], "\n\n".join(r.judge)] for r in t.samples]
+    return header, rows
 
 
 def _stratum(s: dict | None) -> str | None:

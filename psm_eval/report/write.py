@@ -1,4 +1,4 @@
-"""Write report files: one run (HTML, xlsx, JSON), an index of runs, a comparison of two runs."""
+"""Write report files: one run (HTML, xlsx, JSON, CSV), an index of runs, a comparison of two runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from psm_eval.store import MANIFEST, write_json_atomic
 
 __all__ = ["FORMATS", "write_reports", "write_index", "write_compare", "default_out"]
 
-FORMATS = ("html", "xlsx", "json")
+FORMATS = ("html", "xlsx", "json", "csv")
 REPORTS = Path("reports")
 
 
@@ -46,6 +46,10 @@ def write_tables(t: ReportTables, out: Path, formats: Sequence[str] = FORMATS) -
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "report.json", t.to_json())
         paths.append(out / "report.json")
+    if "csv" in formats:
+        from psm_eval.report.samples_csv import render_csv
+
+        paths.append(_write_text(out / "samples.csv", render_csv(t)))
     return paths
 
 

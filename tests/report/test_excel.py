@@ -16,6 +16,7 @@ from tests.report.runs import BIG, HOSTILE
 
 def test_safe_text_replaces_illegal_characters_and_truncates_with_marker():
     assert safe_text("a\x00b\x1bc") == "a\ufffdb\ufffdc"
+    assert safe_text("\ufffe\uffff \ud800 \U0001f600 \x7f") == "\ufffd\ufffd \ufffd \U0001f600 \x7f"  # lxml refused U+FFFE/F
     long = safe_text(BIG)
     assert len(long) == MAX_CELL and long.endswith(f"[truncated by psm_eval: {len(BIG)} characters in all]")
 
