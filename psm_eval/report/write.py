@@ -73,7 +73,7 @@ def _find_runs(root: Path, depth: int = 3) -> list[Path]:
             dirnames[:] = []
         elif len(rel.parts) >= depth:
             dirnames[:] = []
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # `.starting-*`: a run not yet begun
     return found
 
 

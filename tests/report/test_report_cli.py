@@ -19,7 +19,11 @@ def test_report_writes_all_formats_and_prints_paths(run_dir, tmp_path, capsys):
 
 def test_index_and_compare(run_dir, tmp_path, capsys):
     write_run(run_dir.parent / "run-b", n=30, seed=3)
+    starting = run_dir.parent / ".starting-x"  # a run killed while its folder was being made
+    starting.mkdir()
+    (starting / "manifest.json").write_text((run_dir / "manifest.json").read_text())
     assert main(["report", "--index", str(run_dir.parent), "--out", str(tmp_path / "i.html")]) == 0
+    assert ".starting-x" not in (tmp_path / "i.html").read_text()
     assert main(["compare", str(run_dir), str(run_dir.parent / "run-b"), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "index written to" in out and "comparison written to" in out
