@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -20,6 +20,8 @@ __all__ = [
     "cluster_index",
     "bootstrap_mean",
     "paired_difference",
+    "per_sample",
+    "paired_differences",
     "sign_flip_p",
     "mcnemar_exact",
     "holm",
@@ -122,6 +124,24 @@ def entropy_rows(counts: np.ndarray) -> np.ndarray:
     p = np.divide(counts, totals, out=np.zeros_like(counts, dtype=np.float64), where=totals > 0)
     logs = np.log2(p, out=np.zeros_like(p), where=p > 0)
     return -(p * logs).sum(axis=1) + 0.0
+
+
+def per_sample(rows: Iterable[tuple[str, str, float | None]]) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """(sample id, cluster, value) rows → each sample's values (None skipped: unscored) and its cluster."""
+    values: dict[str, list[float]] = {}
+    clusters: dict[str, str] = {}
+    for sample_id, cluster, value in rows:
+        clusters.setdefault(sample_id, cluster)
+        if value is not None:
+            values.setdefault(sample_id, []).append(value)
+    return values, clusters
+
+
+def paired_differences(a: dict[str, list[float]], b: dict[str, list[float]]) -> tuple[list[str], list[float]]:
+    """The samples scored on both sides (sorted ids) and, per sample, the mean of a's values (over its
+    turns and repeats) − the mean of b's: the pairing every comparison between arms or runs uses."""
+    ids = sorted(set(a) & set(b))
+    return ids, [sum(a[i]) / len(a[i]) - sum(b[i]) / len(b[i]) for i in ids]
 
 
 def paired_difference(diffs: Sequence[float], clusters: Sequence[str], *, n_boot: int = N_BOOTSTRAP,

@@ -96,22 +96,13 @@ def _means(key: GroupKey, scores: list[Score], seed: int) -> list[SummaryRecord]
     return out
 
 
-def _per_sample(scores: Iterable[Score]) -> tuple[dict[str, list[float]], set[str], dict[str, str]]:
-    values: dict[str, list[float]] = defaultdict(list)
-    seen, clusters = set(), {}
-    for s in scores:
-        seen.add(s.sample_id)
-        clusters.setdefault(s.sample_id, _cluster(s))
-        if s.value is not None:
-            values[s.sample_id].append(s.value)
-    return values, seen, clusters
+def _values(scores: Iterable[Score]) -> tuple[dict[str, list[float]], dict[str, str]]:
+    return stats.per_sample((s.sample_id, _cluster(s), s.value) for s in scores)
 
 
 def _difference(key: GroupKey, a: str, b: str, sa: list[Score], sb: list[Score], seed: int) -> SummaryRecord:
-    va, seen_a, clusters = _per_sample(sa)
-    vb, seen_b, _ = _per_sample(sb)
-    ids = sorted(set(va) & set(vb))
-    diffs = [sum(va[i]) / len(va[i]) - sum(vb[i]) / len(vb[i]) for i in ids]
+    (va, clusters), (vb, clusters_b) = _values(sa), _values(sb)
+    ids, diffs = stats.paired_differences(va, vb)
     cl = [clusters[i] for i in ids]
     gseed = group_seed(seed, *key, a, b)
     iv = stats.paired_difference(diffs, cl, seed=gseed)
@@ -123,7 +114,7 @@ def _difference(key: GroupKey, a: str, b: str, sa: list[Score], sb: list[Score],
     else:
         p, test = stats.sign_flip_p(diffs, cl, seed=gseed), "cluster sign-flip permutation test"
     return from_interval("difference", key, iv, f"paired difference by sample id; {BOOT}; {test}",
-                         arm_pair=(a, b), n_unscored=len((seen_a | seen_b) - set(ids)), p_value=p)
+                         arm_pair=(a, b), n_unscored=len((clusters.keys() | clusters_b.keys()) - set(ids)), p_value=p)
 
 
 def _differences(key: GroupKey, scores: list[Score], arms: Sequence[str], seed: int) -> list[SummaryRecord]:

@@ -7,16 +7,16 @@ as a console table, Markdown, JUnit XML and JSON. Exit codes: 0 pass, 1 regressi
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from psm_eval.baseline import Row, load_side
+from psm_eval import stats
+from psm_eval.baseline import load_side
 from psm_eval.gate.compare import Gated, check, parse_arm_map, plan
-from psm_eval.gate.decide import INCONCLUSIVE, PASS, REGRESSION, MetricInput, decide, paired_differences
+from psm_eval.gate.decide import INCONCLUSIVE, PASS, REGRESSION, MetricInput, decide
 from psm_eval.gate.policy import Policy, load_policy
 from psm_eval.summary import group_seed
 
@@ -73,16 +73,6 @@ class GateResult:
         return asdict(self)
 
 
-def _per_sample(rows: list[Row]) -> tuple[dict[str, list[float]], dict[str, str]]:
-    values: dict[str, list[float]] = defaultdict(list)
-    clusters = {}
-    for r in rows:
-        clusters.setdefault(r.sample_id, r.cluster)
-        if r.value is not None:
-            values[r.sample_id].append(r.value)
-    return values, clusters
-
-
 def _mean(values: dict[str, list[float]], ids: list[str]) -> float | None:
     return float(np.mean([np.mean(values[i]) for i in ids])) if ids else None
 
@@ -90,9 +80,10 @@ def _mean(values: dict[str, list[float]], ids: list[str]) -> float | None:
 def _inputs(gated: list[Gated], policy: Policy) -> tuple[list[MetricInput], list[tuple[float | None, float | None]]]:
     inputs, means = [], []
     for g in gated:
-        run_v, _ = _per_sample(g.run_rows)
-        base_v, clusters = _per_sample(g.base_rows)
-        diffs, cl, ids = paired_differences(run_v, base_v, clusters)
+        run_v, _ = stats.per_sample((r.sample_id, r.cluster, r.value) for r in g.run_rows)
+        base_v, clusters = stats.per_sample((r.sample_id, r.cluster, r.value) for r in g.base_rows)
+        ids, d = stats.paired_differences(run_v, base_v)
+        diffs, cl = np.array(d, dtype=np.float64), [clusters[i] for i in ids]
         seed = group_seed(policy.seed, *g.key, g.pairing.run_arm, g.pairing.base_arm)
         inputs.append(MetricInput(diffs, cl, g.settings, seed))
         means.append((_mean(base_v, ids), _mean(run_v, ids)))

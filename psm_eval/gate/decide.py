@@ -16,7 +16,7 @@ import numpy as np
 from psm_eval import stats
 from psm_eval.gate.policy import Settings
 
-__all__ = ["MetricInput", "Decision", "decide", "paired_differences", "clustered_se", "mde", "PASS",
+__all__ = ["MetricInput", "Decision", "decide", "clustered_se", "mde", "PASS",
            "REGRESSION", "INCONCLUSIVE"]
 
 PASS, REGRESSION, INCONCLUSIVE = "PASS", "REGRESSION", "INCONCLUSIVE"
@@ -48,15 +48,6 @@ class Decision:
     """Smallest worsening the gate detects as REGRESSION with the policy's power, at this level."""
     n: int
     n_clusters: int
-
-
-def paired_differences(run: dict[str, list[float]], base: dict[str, list[float]],
-                       clusters: dict[str, str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Per sample: mean of the run's values − mean of the baseline's (over turns and repeats), for the
-    sample ids scored on both sides; returns (diffs, clusters, sample ids)."""
-    ids = sorted(set(run) & set(base))
-    diffs = np.array([np.mean(run[i]) - np.mean(base[i]) for i in ids], dtype=np.float64)
-    return diffs, [clusters[i] for i in ids], ids
 
 
 def clustered_se(d: np.ndarray, clusters: Sequence[str]) -> float | None:

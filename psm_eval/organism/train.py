@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from psm_eval.organism.tokenizer import ASSISTANT, BOS, END, EOS, PAD
+from psm_eval.organism.tokenizer import ASSISTANT, BOS, END, EOS
 
 __all__ = ["Example", "encode_dialogue", "encode_document", "model_config", "pack", "train_steps"]
 

@@ -43,13 +43,14 @@ class CompareTables:
     """Samples present in both runs, arms named `A·arm` and `B·arm`, for the sample browser."""
 
 
-def _per_sample(run: RunData) -> dict[tuple[str, str, str, str], dict[str, list[float]]]:
-    out: dict = defaultdict(lambda: defaultdict(list))
+def _per_sample(run: RunData) -> dict[tuple[str, str, str, str], tuple[dict[str, list[float]], dict[str, str]]]:
+    rows: dict = defaultdict(list)
     for s in run.scores:
-        if not s.get("stratum") and s.get("value") is not None and not s.get("other_arm"):
-            out[(s["task"], s["scorer"], s["metric"], s["arm"])][str(s.get("cluster") or s["sample_id"]) + "\u0000" +
-                                                                str(s["sample_id"])].append(float(s["value"]))
-    return out
+        if not s.get("stratum") and not s.get("other_arm"):
+            value = s.get("value")
+            rows[(s["task"], s["scorer"], s["metric"], s["arm"])].append(
+                (str(s["sample_id"]), str(s.get("cluster") or s["sample_id"]), None if value is None else float(value)))
+    return {key: stats.per_sample(r) for key, r in rows.items()}
 
 
 def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
@@ -63,10 +64,9 @@ def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
     pa, pb = _per_sample(a), _per_sample(b)
     rows, pvals = [], []
     for key in [k for k in means_a if k in means_b and k[0] in common]:
-        sa, sb = pa.get(key, {}), pb.get(key, {})
-        ids = sorted(set(sa) & set(sb))
-        diffs = [sum(sb[i]) / len(sb[i]) - sum(sa[i]) / len(sa[i]) for i in ids]
-        clusters = [i.split("\u0000", 1)[0] for i in ids]
+        (sa, ca), (sb, _) = pa.get(key, ({}, {})), pb.get(key, ({}, {}))
+        ids, diffs = stats.paired_differences(sb, sa)
+        clusters = [ca[i] for i in ids]
         iv = stats.paired_difference(diffs, clusters, seed=seed)
         p = stats.sign_flip_p(diffs, clusters, seed=seed) if len(ids) > 1 else None
         ma, mb = means_a[key], means_b[key]
