@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,17 @@ from psm_eval.types import ModelInfo, Turn
 TEXT_MODEL = ModelInfo(model_type="hf", accepts="text", bos_token="<s>")
 HOSTILE = "Compute {{ 7*7 }} {% raw %}x{% endraw %} {# c #} {{ cycler.__init__.__globals__ }}"
 HEADER = '{#- psm\ndescription: test\nstop: ["\\nUser:"]\n-#}\n'
+GOLDEN = json.loads((Path(__file__).parent / "cases" / "persona_renders.json").read_text(encoding="utf-8"))
+
+
+def test_golden_renders_cover_every_shipped_persona() -> None:
+    assert sorted(GOLDEN["renders"]) == shipped_personas()
+
+
+@pytest.mark.parametrize("persona", shipped_personas())
+def test_shipped_personas_render_their_golden_text(persona: str) -> None:
+    for dialogue, expected in zip(GOLDEN["dialogues"], GOLDEN["renders"][persona], strict=True):
+        assert load_persona(persona).render(tuple(Turn(role, text) for role, text in dialogue)).text == expected
 
 
 @pytest.mark.parametrize("persona", shipped_personas())
@@ -100,3 +112,56 @@ def test_exactly_one_bos_through_the_real_hf_backend(tiny_models: dict[str, Path
     with pytest.raises(RenderError, match="no chat template"):
         base = create_backend(parse_model_spec(f"hf:pretrained={tiny_models['base']},dtype=float32"))
         make_renderer("chat").render((Turn("user", "hi"),), base.info)
+
+
+# Honest templates render exactly as in Jinja2's own sandbox: the budget changes what is refused, never output.
+SAME_AS_JINJA = [
+    "{{ x|map('upper')|list }} {{ (x|map('upper'))|first }} {{ x|batch(2, 'z')|list }} {{ x|slice(2)|list }}",
+    "{% for m in msgs|selectattr('role', 'eq', 'user') %}{{ loop.index }}/{{ loop.length }}{{ m.content }}"
+    "{% if loop.last %}!{% endif %}{% endfor %}{% for m in msgs|rejectattr('n', 'lt', 9) %}{% else %}none{% endfor %}",
+    "{{ '{:>5}|{:.2f}|{!r}'.format('a', 3.14159, 'q') }} {{ '{a}{b}'.format_map({'a': 1, 'b': 2}) }}",
+    "{{ '%5s|%-3d|%.1f|%%' % ('a', 7, 2.25) }} {{ '%(a)s-%(b)05d' % {'a': 'x', 'b': 42} }} {{ '%s-%s'|format(1, 2) }}",
+    "{{ [1, 2, 3]|sum }} {{ [[1], [2]]|sum(start=[]) }} {{ msgs|sum(attribute='n') }} {{ x|join(', ') }}"
+    " {{ x|map('upper')|join('-') }} {{ msgs|join('|', attribute='role') }} {{ ','.join(x) }}",
+    "{{ 'a,b'|replace(',', ';') }} {{ 'aaa'|replace('a', 'b', 2) }} {{ msgs|tojson }} {{ msgs|tojson(indent=2) }}",
+    "{% set ns = namespace(a=1) %}{% for i in range(3) %}{% set ns.a = ns.a * 2 + i %}{% endfor %}{{ ns.a }}"
+    " {{ range(5)|last }} {{ range(2, 9, 3)|list }} {{ range(5)|length }}",
+    "{{ 'abcdef'[::-1] }} {{ x[1:] }} {{ x[-1] }} {{ {'b': 1, 'a': 2}|dictsort }} {{ msgs|groupby('role') }}"
+    " {{ x|unique|list }} {{ x|sort|reverse|list }} {{ x|min }} {{ msgs|map(attribute='n')|max }} {{ x|count }}",
+    "{{ 'a\tb'.expandtabs(4) }}|{{ 'x'.center(5, '*') }}|{{ 'x'.ljust(3) }}|{{ '7'.zfill(3) }}"
+    "|{{ 'ab'.replace('a', 'zz') }}",
+    "{% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}{{ c.next() }} {% set j = joiner(', ') %}"
+    "{% for i in x %}{{ j() }}{{ i }}{{ loop.cycle('-', '+') }}{% endfor %}",
+    "{% for n in tree recursive %}<{{ n.name }}{% if n.kids %}:{{ loop(n.kids) }}{% endif %}>{% endfor %}",
+    "{% filter upper %}abc {{ x|first }}{% endfilter %} {% set b %}x{{ 1 + 1 }}{% endset %}{{ b }}"
+    " {% macro m(a) %}[{{ a }}{{ caller(a * 2) }}]{% endmacro %}{% call(v) m(3) %}<{{ v }}>{% endcall %}",
+    "{{ 7 // 2 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ -3 % 2 }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 'ab' * 3 }} {{ 2 * [0] }}"
+    " {{ (2 ** 64) * (2 ** 64) }} {{ 10 ** 300 // 7 % 1000 }}",
+    "{{ 'a' in 'abc' }} {{ (1, 2) in {(1, 2): 1} }} {{ d[(1, 2)] }} {{ 1 < 2 < 3 }} {{ x == ['a', 'b', 'c'] }}"
+    " {{ x.index('b') }} {{ d.items()|list }} {{ d|items|list }} {{ d|string }}",
+    "{{ '<b>'|safe ~ 'x' }} {% autoescape true %}{{ '<x>' ~ y }}{{ '<i>'|safe }}{% endautoescape %} {{ '<a>'|e }}"
+    " {{ '<a> &amp;'|striptags }} {{ 'go to example.com'|urlize }} {{ {'a': 'b'}|xmlattr }}"
+    " {{ {'q': 'x y'}|urlencode }}",
+    "{{ 'a b c'|truncate(3, true, '.', 0) }} {{ 'xxhixx'|trim('x') }} {{ 'a\nb'|indent(2, true) }}"
+    " {{ 'abc'|center(9) }}"
+    " {{ 'Hello World'|title|wordwrap(5) }} {{ msgs[0].content|wordcount }} {{ msgs|pprint }}",
+    "{{ 3.14159|round(2, 'floor') }} {{ '42'|int + 1 }} {{ -3|abs }} {{ 1000000|filesizeformat }} {{ x is sequence }}"
+    " {{ 4 is divisibleby(2) }} {{ z is defined }} {{ x|select('eq', 'b')|list }} {{ 'é'.encode('latin-1') }}",
+    "{% for a, b in [(1, 2), (3, 4)] %}{{ a + b }}{% endfor %} {% for i in range(10) if i is even %}{{ i }}{% endfor %}"
+    " {% with q = 5 %}{{ q * q }}{% endwith %}",
+]
+
+
+@pytest.mark.parametrize("source", SAME_AS_JINJA)
+def test_the_bounded_sandbox_renders_like_jinjas_own(source: str) -> None:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from psm_eval.render.sandbox import render_bounded, sandbox
+
+    data = dict(x=["a", "b", "c"], y="<y>", d={"k": 1, (1, 2): "t"},
+                msgs=[{"role": "user", "content": "hi there", "n": 1}, {"role": "assistant", "content": "yo", "n": 5}],
+                tree=[{"name": "r", "kids": [{"name": "a", "kids": []},
+                                             {"name": "b", "kids": [{"name": "c", "kids": []}]}]}])
+    jinjas = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(source).render(**data)
+    assert render_bounded(sandbox([]).from_string(source), "test", **data) == jinjas

@@ -14,7 +14,7 @@ from typing import Sequence
 import jinja2
 
 from psm_eval.errors import RenderError
-from psm_eval.render.transcript import render_bounded, sandbox
+from psm_eval.render.sandbox import one_line, render_bounded, sandbox
 from psm_eval.types import ModelInfo, Prompt, Turn
 
 __all__ = ["ChatRenderer"]
@@ -52,12 +52,12 @@ class ChatRenderer:
         if model.accepts == "messages":
             raise RenderError(f"chat template {path} cannot be applied: this model type takes chat messages "
                               "and its server applies its own template")
-        env = sandbox([path.parent])
         try:
-            text = render_bounded(env.get_template(path.name), f"chat template {path}", messages=messages,
-                                  bos_token=model.bos_token or "", eos_token="", add_generation_prompt=True)
-        except jinja2.exceptions.TemplateError as exc:
-            raise RenderError(f"chat template {path}: {type(exc).__name__}: {exc}") from None
+            template = sandbox([path.parent]).get_template(path.name)
+        except Exception as exc:  # syntax errors, and nesting too deep for Jinja's parser or Python's compiler
+            raise RenderError(f"chat template {path}: {type(exc).__name__}: {one_line(exc)}") from None
+        text = render_bounded(template, f"chat template {path}", messages=messages,
+                              bos_token=model.bos_token or "", eos_token="", add_generation_prompt=True)
         return Prompt(text=text, renderer="chat", template=str(path), template_hash=_sha(path.read_text("utf-8")),
                       answer_prefix="")
 

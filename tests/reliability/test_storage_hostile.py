@@ -1,5 +1,6 @@
 """Storage faults (full disk, two writers, a stale lock from a killed holder) and hostile input
-(persona template bombs and escapes, names used as file names, dialogue text through the store)."""
+(persona template bombs, widening operations and escapes, names used as file names, dialogue text
+through the store)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -74,11 +76,89 @@ def test_two_writers_refused_and_a_sigkilled_holders_lock_recovers(tmp_path: Pat
         store.append({"key": "k"})
 
 
-BOMBS = [
+HEADER = "{#- psm\nstop: ['\\nUser:']\n-#}\n"
+LONG = ("ab.c\t\n " * 20000)[:100_000]  # the text bombs are rendered on: `t` in their bodies ("probe" at load)
+DAG = "{% set ns = namespace(x=[1], y=[1]) %}{% for i in range(40) %}{% set ns.x = [ns.x, ns.x] %}" \
+      "{% set ns.y = [ns.y, ns.y] %}{% endfor %}"  # 2**40 elements when written out, 80 lists in memory
+# Work that repeats: refused by the per-render step/character budget or Python's recursion limit.
+TIME_BOMBS = [
     "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "{% for a in t %}{% for b in t %}{% endfor %}{% endfor %}",
+    "{% for a in t|map('upper') %}{% for b in t|list %}{% endfor %}{% endfor %}",
+    "{% for a in t %}{% if t == t ~ '' %}{% endif %}{% endfor %}",
+    "{% for a in t %}{% set x = t.upper() %}{% endfor %}",
+    "{% for a in t %}{% set x = t[1:] %}{% endfor %}",
+    "{% for a in t %}{% set x = t|trim %}{% endfor %}",
+    "{% for i in range(900000) %}" + "{% set a = 1 %}" * 1000 + "{% endfor %}",
+    "{% set c = cycler(t, t) %}{% for i in range(900000) %}{% if loop.changed(c.next()) %}{% endif %}{% endfor %}",
+    "{% set x %}{% for i in range(900000) %}{{ t }}{% endfor %}{% endset %}",
+    "{% macro m() %}{{ caller() }}{{ caller() }}{% endmacro %}{% for i in range(90000) %}{% call m() %}{{ t }}"
+    "{% endcall %}{% endfor %}",
+    "{% block b %}{{ t }}{% endblock %}{% for i in range(900000) %}{% set x = self.b() %}{% endfor %}",
+    "{% for a in [1, 2] recursive %}{{ loop([1, 2]) }}{% endfor %}",
+    "{% for a in [1, 2] recursive %}{% if loop.depth < 50 %}{{ loop([1, 2]) }}{% endif %}{% endfor %}",
+    "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+    "{% include 'evil.j2' %}",
+    "{% for i in range(100) %}{% set x = range(900000)|list %}{% endfor %}",
+    "{% for i in range(100) %}{% set x = {}.fromkeys(range(900000)) %}{% endfor %}",
+    "{{ range(10)|slice(10**9)|list }}",
+    "{{ ([[1]] * 1000000)|sum(start=[]) }}",
+    "{% for i in range(100) %}{% set x = (t * 19)|wordwrap(5) %}{% endfor %}",
+    "{% for a in t %}" * 25 + "{% endfor %}" * 25,  # nested past Python's compiler
+    "{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}",  # nested past Jinja's parser
+    "{{ " + " and ".join(["t"] * 300) + " }}",  # deep enough to take Jinja's optimiser seconds: refused first
+    "{{ 1 / 0 }}",
+    DAG + "{{ ns.x }}",  # shared references: tiny in memory, exponential when written out, compared or hashed
+    DAG + "{{ ns.x == ns.y }}",
+    DAG + "{{ '{!r}'.format(ns.x) }}",
+    "{% set ns = namespace(x=(1,)) %}{% for i in range(40) %}{% set ns.x = (ns.x, ns.x) %}{% endfor %}"
+    "{% set d = {ns.x: 1} %}",
+]
+# Operations that widen text or structures: refused before they allocate past MAX_PROMPT_CHARS.
+SIZE_BOMBS = [
     "{{ 'x' * 10**9 }}",
     "{{ 2 ** 100000000 }}",
+    "{% set ns = namespace(n=3) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}{% endfor %}",
+    "{% set ns = namespace(n=3) %}{% for i in range(9000) %}{% set ns.n = ns.n - (-ns.n) %}{% endfor %}",
+    "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+    "{{ " + " ~ ".join(["t"] * 100) + " }}",
+    "{{ ([t] * 1000)|join }}",
+    "{{ ','.join([t] * 1000) }}",
+    "{{ t.join(t) }}",
+    "{{ 'x'|center(10**9) }}",
+    "{{ t|indent(1000000) }}",
+    "{{ ('\\n' * 1000000)|indent(100) }}",
+    "{{ t|wordwrap(1, wrapstring='x' * 100000) }}",
+    "{{ t|replace('c', t) }}",
+    "{{ t.replace('', t) }}",
+    "{{ t.translate({97: t}) }}",
+    "{{ 'x'.ljust(10**9) }}",
+    "{{ 'x'.rjust(10**9) }}",
+    "{{ 'x'.zfill(10**9) }}",
+    "{{ t.center(10**9) }}",
+    "{{ t.expandtabs(100000) }}",
+    "{{ (1).to_bytes(10**9, 'big') }}",
+    "{{ '%1000000000s' % 'x' }}",
+    "{{ '%*s' % (1000000000, 'x') }}",
+    "{{ '%.1000000000f' % 1.0 }}",
+    "{{ ('%(a)s' * 10000) % {'a': t} }}",
+    "{{ '%1000000000s'|format('x') }}",
+    "{{ '{:>1000000000}'.format('x') }}",
+    "{{ '{:{w}}'.format('x', w=1000000000) }}",
+    "{{ ('{0}' * 1000).format(t) }}",
+    "{{ ('{a}' * 1000).format_map({'a': t}) }}",
+    "{{ (t * 19)|trim('y' * 1000000 ~ 'x') }}",
+    "{{ t.encode('punycode') }}",
+    "{{ range(10)|batch(10**9, 'x')|list }}",
+    "{{ lipsum(10**9) }}",
+    "{{ ([[[[1]]]] * 1000)|tojson(indent=10**6) }}",
+    "{{ t|urlize(target='x' * 100000) }}",
+    "{% set x %}{% for i in range(900000) %}" + "y" * 2000 + "{% endfor %}{% endset %}",
+]
+ESCAPES = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     "{{ cycler.__init__.__globals__.os.popen('echo pwned').read() }}",
     "{{ self._TemplateReference__context }}",
@@ -86,14 +166,82 @@ BOMBS = [
 ]
 
 
-@pytest.mark.parametrize("body", BOMBS)
-def test_persona_template_bombs_and_escapes_are_refused_quickly(tmp_path: Path, body: str) -> None:
+def _refused(tmp_path: Path, body: str) -> None:
     path = tmp_path / "evil.j2"
-    path.write_text("{#- psm\nstop: ['\\nUser:']\n-#}\n" + body + "{% for m in messages %}{{ m.content }}{% endfor %}")
+    path.write_text(HEADER + "{% set t = messages[-1].content %}" + body + "{% for m in messages %}{{ m.content }}"
+                    "{% endfor %}")
+    with pytest.raises(RenderError) as refused:
+        load_persona(str(path)).render((Turn("user", LONG),))
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
+
+
+@pytest.mark.parametrize("body", TIME_BOMBS + ESCAPES)
+def test_persona_template_bombs_and_escapes_are_refused_quickly(tmp_path: Path, body: str) -> None:
     t0 = time.monotonic()
-    with pytest.raises(RenderError):
-        load_persona(str(path))
+    _refused(tmp_path, body)
     assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("body", SIZE_BOMBS)
+def test_widening_template_operations_are_refused_before_they_allocate(tmp_path: Path, body: str) -> None:
+    t0 = time.monotonic()
+    tracemalloc.start()
+    try:
+        _refused(tmp_path, body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - t0 < 5 and peak < 64 * 2**20, peak
+
+
+def test_a_busy_honest_template_renders_a_long_dialogue_within_the_budget(tmp_path: Path) -> None:
+    path = tmp_path / "busy.j2"
+    path.write_text(HEADER + """{%- macro turn(m, i) -%}
+### {{ m.role|capitalize }} {{ i }}
+{{ m.content|trim|replace("\\r", "")|wordwrap(100)|indent(2, first=true) }}
+{% endmacro -%}
+{%- if system %}{{ "%s\\n\\n"|format(system|trim) }}{% endif -%}
+{%- set ns = namespace(users=0) -%}
+{%- for m in messages if m.content is string -%}
+{%- if m.role == "user" %}{% set ns.users = ns.users + 1 %}{% endif -%}
+{{ turn(m, loop.index) }}
+{%- endfor -%}
+{{ "{} user turns, {} characters".format(ns.users, messages|map(attribute="content")|map("length")|sum) }}
+### Assistant""")
+    turns = tuple(Turn("user" if i % 2 == 0 else "assistant", ("word " * 200)[:1000]) for i in range(1000))
+    text = load_persona(str(path)).render((Turn("system", "Be brief."), *turns)).text
+    assert text.startswith("Be brief.\n\n### User 1\n  word word") and len(text) > 1_000_000
+    assert text.endswith("500 user turns, 1000000 characters\n### Assistant")
+
+
+def test_templates_a_persona_includes_obey_the_size_cap_too(tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").write_text("x" * 300_000)
+    path = tmp_path / "evil.j2"
+    path.write_text(HEADER + "{% include 'data.jsonl' %}")
+    with pytest.raises(RenderError, match="evil.j2: .*template 'data.jsonl' is larger than"):
+        load_persona(str(path))
+
+
+def test_named_chat_templates_and_plain_renders_have_the_budget_too(tmp_path: Path) -> None:
+    from jinja2.exceptions import SecurityError
+
+    from psm_eval.render import make_renderer
+    from psm_eval.render.sandbox import sandbox
+    from psm_eval.types import ModelInfo
+
+    bomb = "{% for a in messages %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}" \
+           "{% endfor %}{% endfor %}"
+    path = tmp_path / "chat.jinja"
+    path.write_text(bomb)
+    text_model = ModelInfo(model_type="hf", accepts="text")
+    with pytest.raises(RenderError, match="chat template .*chat.jinja: refused by the sandbox"):
+        make_renderer(f"chat:template={path}").render((Turn("user", "hi"),), text_model)
+    deep = tmp_path / "deep.jinja"
+    deep.write_text("{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}")
+    with pytest.raises(RenderError, match="chat template .*deep.jinja: RecursionError"):
+        make_renderer(f"chat:template={deep}").render((Turn("user", "hi"),), text_model)
+    with pytest.raises(SecurityError):  # e.g. judge prompts: a plain .render() gets its own budget
+        sandbox([tmp_path]).get_template("chat.jinja").render(messages=[1])
 
 
 HOSTILE_TEXT = st.one_of(
