@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from psm_eval.gate import GateResult, MetricResult
+from psm_eval.inert import xml_text
 from psm_eval.store import write_json_atomic
 
 __all__ = ["console", "markdown", "junit_xml", "write_outputs"]
@@ -16,14 +17,6 @@ _HEAD = ("verdict", "task", "scorer/metric", "arm", "n", "baseline", "run", "Δ"
 
 def _f(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
-
-
-_XML_BAD = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _x(text: str) -> str:
-    """Text XML 1.0 can hold (ElementTree escapes markup but keeps control characters, which break parsers)."""
-    return _XML_BAD.sub("\ufffd", text)
 
 
 def _ci(r: MetricResult) -> str:
@@ -108,18 +101,18 @@ def junit_xml(res: GateResult) -> bytes:
     failures = skipped = errors = 0
     if res.error:
         case = ET.SubElement(suite, "testcase", classname="psm_eval.gate", name="preconditions")
-        ET.SubElement(case, "error", message=_x(res.error), type="PreconditionError").text = _x(res.error)
+        ET.SubElement(case, "error", message=xml_text(res.error), type="PreconditionError").text = xml_text(res.error)
         errors = 1
     for r in res.metrics:
-        case = ET.SubElement(suite, "testcase", classname=_x(f"psm_eval.gate.{r.task}"),
-                             name=_x(f"{r.scorer}/{r.metric} [{_arm(r)}]"), time="0")
-        detail = _x("; ".join(f"{k}={v}" for k, v in zip(_HEAD, _row(r))))
+        case = ET.SubElement(suite, "testcase", classname=xml_text(f"psm_eval.gate.{r.task}"),
+                             name=xml_text(f"{r.scorer}/{r.metric} [{_arm(r)}]"), time="0")
+        detail = xml_text("; ".join(f"{k}={v}" for k, v in zip(_HEAD, _row(r))))
         if r.outcome == "fail":
             failures += 1
-            ET.SubElement(case, "failure", message=_x(f"{r.verdict}: {r.reason}"), type=r.verdict).text = detail
+            ET.SubElement(case, "failure", message=xml_text(f"{r.verdict}: {r.reason}"), type=r.verdict).text = detail
         elif r.outcome == "inconclusive":
             skipped += 1
-            ET.SubElement(case, "skipped", message=_x(f"INCONCLUSIVE: {r.reason}"))
+            ET.SubElement(case, "skipped", message=xml_text(f"INCONCLUSIVE: {r.reason}"))
         ET.SubElement(case, "system-out").text = detail
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))

@@ -7,7 +7,6 @@ a visible marker.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -16,6 +15,7 @@ from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from psm_eval.inert import xml_text
 from psm_eval.report.tables import ReportTables, sample_table
 
 __all__ = ["write_xlsx", "safe_text", "MAX_CELL", "TRUNCATION_MARKER"]
@@ -26,7 +26,6 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 _TOP = Alignment(vertical="top")
 _BOLD = Font(bold=True)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE3EA")
-_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def safe_text(text: Any) -> str:
@@ -34,7 +33,7 @@ def safe_text(text: Any) -> str:
     s = str(text)
     s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if any("\ud800" <= c <= "\udfff" for c in s) else s
     # openpyxl's own ILLEGAL_CHARACTERS_RE misses U+FFFE and U+FFFF, on which lxml refuses the whole workbook
-    s = _NOT_XML.sub("\ufffd", s)
+    s = xml_text(s)
     if len(s) > MAX_CELL:
         marker = TRUNCATION_MARKER.format(n=len(s))
         s = s[: MAX_CELL - len(marker)] + marker
