@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import posixpath
 import types
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -271,8 +272,14 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 def sandbox(search: Sequence[Path]) -> ImmutableSandboxedEnvironment:
-    """The one Jinja environment for persona and named chat templates."""
-    env = _BoundedSandbox(loader=_BoundedLoader([str(p) for p in search]), undefined=jinja2.StrictUndefined,
+    """The one Jinja environment for persona, judge and named chat templates: one per search path,
+    so each template is compiled once (its cache reloads a file that changed), not once per prompt."""
+    return _sandbox(tuple(str(p) for p in search))
+
+
+@lru_cache(maxsize=64)
+def _sandbox(search: tuple[str, ...]) -> ImmutableSandboxedEnvironment:
+    env = _BoundedSandbox(loader=_BoundedLoader(list(search)), undefined=jinja2.StrictUndefined,
                           autoescape=False, keep_trailing_newline=False, finalize=_weighed)
     env.filters.update(_FILTERS)
     env.tests.update(_TESTS)
