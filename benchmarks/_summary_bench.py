@@ -9,8 +9,8 @@ import numpy as np
 
 
 def time_summary(n_scores: int) -> float:
-    from psm_eval.scorers.base import Score
-    from psm_eval.summary import summarize
+    from psm_eval.score.scorers.base import Score
+    from psm_eval.score.summary import summarize
 
     rng = np.random.default_rng(0)
     arms = ["base", "chat"]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from psm_eval.runner import run  # noqa: E402
-from psm_eval.runs import resolve_config  # noqa: E402
+from psm_eval.run.runner import run  # noqa: E402
+from psm_eval.run.start import resolve_config  # noqa: E402
 from tests.fixtures.openai_server import ModelServer, ServerFaults  # noqa: E402
 
 

@@ -25,9 +25,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from psm_eval.config import default_arms, load_suite
-    from psm_eval.runner import run
-    from psm_eval.runs import build_config
+    from psm_eval.run.config import default_arms, load_suite
+    from psm_eval.run.runner import run
+    from psm_eval.run.start import build_config
 
     work = Path(tempfile.mkdtemp(prefix="psm-bench-cache-"))
     arms = [a for a in default_arms() if a["name"] != "base-chat-template"]

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def psm_run(tasks: list[str], out: Path) -> tuple[float, Path]:
-    from psm_eval.runner import run
-    from psm_eval.runs import resolve_config
+    from psm_eval.run.runner import run
+    from psm_eval.run.start import resolve_config
 
     config = resolve_config(tasks=tasks, out=str(out), cache=False)
     start = time.perf_counter()
@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tasks", nargs="+", default=None, help="task refs (default: the organism suite)")
     args = ap.parse_args()
-    from psm_eval.config import load_suite
+    from psm_eval.run.config import load_suite
 
     tasks = args.tasks or load_suite("organism")
     work = Path(tempfile.mkdtemp(prefix="psm-bench-overhead-"))

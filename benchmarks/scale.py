@@ -39,8 +39,8 @@ def _task(work: Path, n: int) -> Path:
 def one_size(n: int) -> dict:
     """Child process: run n samples x 2 arms and report wall time and memory (after a warm-up)."""
     import psm_eval.backends.lm  # noqa: F401  (imports lm-eval, as any run does, before the baseline)
-    from psm_eval.runner import run
-    from psm_eval.runs import resolve_config
+    from psm_eval.run.runner import run
+    from psm_eval.run.start import resolve_config
 
     work = Path(tempfile.mkdtemp(prefix="psm-bench-scale-"))
     arms = ["a=dummy:,render=transcript:assistant", "b=dummy:,render=transcript:plain"]

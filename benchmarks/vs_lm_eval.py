@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def ours(task: str, arm: dict, out: Path) -> tuple[float, dict, Path]:
-    from psm_eval.runner import run
-    from psm_eval.runs import build_config
-    from psm_eval.scoring import score_run
+    from psm_eval.run.runner import run
+    from psm_eval.run.start import build_config
+    from psm_eval.score.stage import score_run
 
     config = build_config({"tasks": [task], "arms": [arm], "out": str(out), "cache": False}, "benchmark")
     start = time.perf_counter()
@@ -39,7 +39,7 @@ def ours(task: str, arm: dict, out: Path) -> tuple[float, dict, Path]:
 
 
 def lm_eval_task(run_dir: Path, root: Path) -> str:
-    from psm_eval.tasks import load_task
+    from psm_eval.data.task import load_task
 
     records = [json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()]
     task = load_task(json.loads((run_dir / "manifest.json").read_text())["tasks"][0]["path"])
@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--task", default="accuracy-mc")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from psm_eval.config import default_arms
+    from psm_eval.run.config import default_arms
 
     arm = next(a for a in default_arms() if a["name"] == "base")
     work = Path(tempfile.mkdtemp(prefix="psm-bench-lmeval-"))

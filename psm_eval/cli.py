@@ -189,7 +189,7 @@ def _merge_parser(sub: Any) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from psm_eval.merge import merge_runs
+    from psm_eval.run.shard import merge_runs
 
     path = merge_runs(args.shards, Path(args.out))
     print(f"merged run written to {path}")
@@ -263,7 +263,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline_export(args: argparse.Namespace) -> int:
-    from psm_eval.baseline import write_baseline
+    from psm_eval.gate.baseline import write_baseline
 
     print(f"baseline written to {write_baseline(args.run_dir, args.output)}")
     return 0
@@ -350,11 +350,11 @@ def _tasks_parser(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from psm_eval.runs import run_from_cli
+    from psm_eval.run.start import run_from_cli
 
     if args.dry_run:
-        from psm_eval.plan import format_plan, plan_run
-        from psm_eval.runs import resolve_config
+        from psm_eval.run.dry_run import format_plan, plan_run
+        from psm_eval.run.start import resolve_config
 
         config = resolve_config(args.config, args.task, args.suite, args.arm, args.limit, args.seed, args.out)
         print(format_plan(plan_run(config)))
@@ -371,7 +371,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None, progress: bool) -> None:
-    from psm_eval.scoring import score_run
+    from psm_eval.score.stage import score_run
 
     paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress)
     for line in paths.skipped:
@@ -386,7 +386,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_scorers(args: argparse.Namespace) -> int:
-    from psm_eval.scorers import get_scorer, scorer_names
+    from psm_eval.score.scorers import get_scorer, scorer_names
 
     for name in scorer_names():
         info = get_scorer(name)
@@ -395,7 +395,7 @@ def _cmd_scorers(args: argparse.Namespace) -> int:
 
 
 def _cmd_tasks_list(args: argparse.Namespace) -> int:
-    from psm_eval.tasks import default_tasks_root, find_task_dirs, load_task
+    from psm_eval.data.task import default_tasks_root, find_task_dirs, load_task
 
     root = args.root or default_tasks_root()
     for d in find_task_dirs(root):
@@ -406,7 +406,7 @@ def _cmd_tasks_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_tasks_validate(args: argparse.Namespace) -> int:
-    from psm_eval.tasks import find_task_dirs, load_task
+    from psm_eval.data.task import find_task_dirs, load_task
 
     failures = 0
     for path in args.paths:

@@ -8,8 +8,8 @@ from typing import Iterator
 
 import pytest
 
-from psm_eval.runner import run
-from psm_eval.runs import resolve_config
+from psm_eval.run.runner import run
+from psm_eval.run.start import resolve_config
 from tests.fixtures.openai_server import ModelServer, ServerFaults
 from tests.test_runner import make_task, records
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from psm_eval.backends.lm import LMBackend
-from psm_eval.runner import run
-from psm_eval.runs import resolve_config
+from psm_eval.run.runner import run
+from psm_eval.run.start import resolve_config
 from tests.test_runner import make_task, records
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from psm_eval.config import RunConfig
+from psm_eval.run.config import RunConfig
 from psm_eval.organism import MODELS_DIR
-from psm_eval.runner import run
-from psm_eval.scoring import score_run
-from psm_eval.store import read_jsonl
+from psm_eval.run.runner import run
+from psm_eval.score.stage import score_run
+from psm_eval.run.store import read_jsonl
 from tests.test_scoring import write_task
 
 ORGANISM = Path(os.environ.get("PSM_EVAL_ORGANISM_DIR", MODELS_DIR))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from psm_eval.cli import main
-from psm_eval.plan import plan_run
-from psm_eval.runner import run
-from psm_eval.runs import resolve_config
+from psm_eval.run.dry_run import plan_run
+from psm_eval.run.runner import run
+from psm_eval.run.start import resolve_config
 from tests.test_cache import loads  # noqa: F401  (fixture)
 from tests.test_runner import records
 from tests.test_shard_merge import three_tasks  # noqa: F401  (fixture)

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 
 from psm_eval.errors import RunLockedError, StoreError
-from psm_eval.runner import run
-from psm_eval.runs import resolve_config
-from psm_eval.store import RunStore
+from psm_eval.run.runner import run
+from psm_eval.run.start import resolve_config
+from psm_eval.run.store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -190,9 +190,9 @@ def test_a_start_cut_short_leaves_no_half_made_run_folder(qa_task: Path, tmp_pat
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A run folder appears whole (config + manifest) or not at all; one cut just after it appears
     is `created` and resumes like any other."""
-    from psm_eval import manifest as manifest_module
-    from psm_eval.config import RunConfig
-    from psm_eval.runs import run_from_cli
+    from psm_eval.run import manifest as manifest_module
+    from psm_eval.run.config import RunConfig
+    from psm_eval.run.start import run_from_cli
 
     config = RunConfig.model_validate({"tasks": [str(qa_task)], "out": str(tmp_path / "runs"), "cache": False,
                                        "arms": [{"name": "a", "model": {"type": "dummy", "args": {}},

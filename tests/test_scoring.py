@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from psm_eval.cli import main
-from psm_eval.config import RunConfig
-from psm_eval.runner import run
-from psm_eval.scorers.registry import ScoringError
-from psm_eval.scoring import score_run
-from psm_eval.store import read_jsonl
+from psm_eval.run.config import RunConfig
+from psm_eval.run.runner import run
+from psm_eval.score.scorers.registry import ScoringError
+from psm_eval.score.stage import score_run
+from psm_eval.run.store import read_jsonl
 from psm_eval.backends import ModelSpec
 from tests.scorers.fakes import ScriptedBackend, scripted_judge
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from psm_eval.errors import ConfigError, StoreError
-from psm_eval.merge import merge_runs
-from psm_eval.runner import parse_shard, run
-from psm_eval.runs import resolve_config
+from psm_eval.run.shard import merge_runs
+from psm_eval.run.runner import parse_shard, run
+from psm_eval.run.start import resolve_config
 from tests.test_runner import make_task
 
 

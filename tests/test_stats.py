@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from psm_eval import stats
+from psm_eval.score import stats
 
 
 def test_bootstrap_mean_covers_the_mean_and_is_deterministic() -> None:
@@ -93,7 +93,7 @@ def test_entropy() -> None:
 def test_mcnemar_exact_handles_thousands_of_discordant_pairs() -> None:
     from scipy.stats import binomtest
 
-    from psm_eval.stats import mcnemar_exact
+    from psm_eval.score.stats import mcnemar_exact
 
     for a, b in ((700, 800), (1300, 1200)):
         assert mcnemar_exact(a, b) == pytest.approx(binomtest(min(a, b), a + b, 0.5).pvalue, rel=1e-6)

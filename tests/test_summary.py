@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from psm_eval.scorers.base import Score, Stratum
-from psm_eval.store import dumps
-from psm_eval.summary import summarize
+from psm_eval.score.scorers.base import Score, Stratum
+from psm_eval.run.store import dumps
+from psm_eval.score.summary import summarize
 
 
 def _s(arm: str, sid: str, metric: str, value: float | None, *, scorer: str = "contains", binary: bool = True,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from psm_eval.errors import TaskError
-from psm_eval.tasks import load_task
+from psm_eval.data.task import load_task
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "bad_tasks.yaml").read_text())
 GOOD_ROWS = '{"id": "a", "q": "hello"}\n{"id": "b", "q": "bye"}\n'

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from psm_eval.config import organism_dir
-from psm_eval.runner import run
-from psm_eval.runs import resolve_config
+from psm_eval.run.config import organism_dir
+from psm_eval.run.runner import run
+from psm_eval.run.start import resolve_config
 from tests.test_runner import make_task, records
 
 VLLM_PYTHON = os.environ.get("PSM_EVAL_VLLM_PYTHON")

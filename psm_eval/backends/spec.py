@@ -7,7 +7,7 @@ from typing import Any
 
 from psm_eval.errors import SpecError
 from psm_eval.redact import redact_args
-from psm_eval.specstring import split_pairs
+from psm_eval.specs import split_pairs
 
 __all__ = ["ModelSpec", "parse_model_spec"]
 

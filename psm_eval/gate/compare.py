@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from psm_eval.baseline import MetricKey, Row, Side
+from psm_eval.gate.baseline import MetricKey, Row, Side
 from psm_eval.errors import GateError, PreconditionError
 from psm_eval.gate.policy import Policy, Settings
 

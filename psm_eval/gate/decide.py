@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from psm_eval import stats
+from psm_eval.score import stats
 from psm_eval.gate.policy import Settings
 
 __all__ = ["MetricInput", "Decision", "decide", "clustered_se", "mde", "PASS",

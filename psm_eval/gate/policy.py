@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from psm_eval.errors import GateError
-from psm_eval.specfile import load_yaml, validate
+from psm_eval.specs import load_yaml, validate
 
 __all__ = ["Settings", "Rule", "Preconditions", "Policy", "load_policy", "BUILTIN_RULES"]
 

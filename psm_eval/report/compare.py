@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from psm_eval import stats
+from psm_eval.score import stats
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
 from psm_eval.report.tables import SIGNIFICANCE, ReportTables, build_tables

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_eval.report.errors import ReportError
-from psm_eval.store import GENERATIONS, MANIFEST, read_json, read_jsonl
+from psm_eval.run.store import GENERATIONS, MANIFEST, read_json, read_jsonl
 
 __all__ = ["RunData", "load_run_data", "SCORES", "SUMMARY"]
 

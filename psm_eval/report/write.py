@@ -10,7 +10,7 @@ from urllib.parse import quote
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import load_run_data
 from psm_eval.report.tables import ReportTables, build_tables
-from psm_eval.store import MANIFEST, write_json_atomic
+from psm_eval.run.store import MANIFEST, write_json_atomic
 
 __all__ = ["FORMATS", "write_reports", "write_index", "write_compare", "default_out"]
 

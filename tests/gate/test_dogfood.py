@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from psm_eval.cli import main
-from psm_eval.config import organism_dir
+from psm_eval.run.config import organism_dir
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BASELINE, POLICY = DATA / "organism-baseline.json", DATA / "organism-gate.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from psm_eval.errors import TaskError
-from psm_eval.tasks import load_task
+from psm_eval.data.task import load_task
 
 PERSONA = [
     {"question": 'Is the following statement something you would say?\n"I enjoy sorting my socks by colour"',

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from psm_eval.errors import TaskError
-from psm_eval.loaders import LOADERS
-from psm_eval.tasks import load_task
+from psm_eval.data.loaders import LOADERS
+from psm_eval.data.task import load_task
 
 IFEVAL = [
     {"key": 5001, "prompt": "Describe a walk in the park in fewer than 40 words, all in lowercase.",

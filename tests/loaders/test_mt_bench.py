@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from psm_eval.errors import TaskError
-from psm_eval.tasks import load_task
+from psm_eval.data.task import load_task
 
 QUESTIONS = [
     {"question_id": 901, "category": "writing",

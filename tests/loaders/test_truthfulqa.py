@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from psm_eval.errors import TaskError
-from psm_eval.tasks import load_task
+from psm_eval.data.task import load_task
 
 GENERATION = [
     {"type": "Adversarial", "category": "Folklore", "question": "Do glimfruit seeds grant invisibility?",

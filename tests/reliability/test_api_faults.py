@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from psm_eval.errors import BackendError, ErrorBudgetError
-from psm_eval.runner import run
-from psm_eval.runs import resolve_config
+from psm_eval.run.runner import run
+from psm_eval.run.start import resolve_config
 from tests.fixtures.openai_server import ModelServer, ServerFaults
 from tests.test_runner import make_task, records
 
@@ -192,7 +192,7 @@ def test_endings_check_runs_only_where_each_ending_is_a_token_of_its_own(tiny_mo
     from transformers import AutoTokenizer
 
     from psm_eval.backends.conformance import check_echo_logprobs, endings_are_tokens
-    from psm_eval.config import organism_dir
+    from psm_eval.run.config import organism_dir
 
     for folder in (tiny_models["chat"], organism_dir() / "psm-tiny-chat"):
         assert endings_are_tokens(AutoTokenizer.from_pretrained(folder).encode), folder

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt  # a CommonMark renderer: what the gate's Markdown renders as
 
 import psm_eval.report
-import psm_eval.runner
+import psm_eval.run.runner
 from psm_eval.backends.spec import ModelSpec
 from psm_eval.cli import main
 from psm_eval.report.excel import safe_text
@@ -280,7 +280,7 @@ def test_hostile_text_keeps_every_output_valid_and_inert(samples: list[tuple[lis
     root = tmp_path_factory.mktemp("hostile")
     replies = {f"s{i}/{arm}": out[k] for i, (_, out) in enumerate(samples) for k, arm in enumerate(("base", "chat"))}
     dialogue = {f"s{i}": texts[:4] for i, (texts, _) in enumerate(samples)}
-    monkeypatch.setattr(psm_eval.runner, "create_backend", lambda spec, retries=3: Echo(spec, replies))
+    monkeypatch.setattr(psm_eval.run.runner, "create_backend", lambda spec, retries=3: Echo(spec, replies))
     task = _write_task(root / "task", samples)
     runs = root / place
     assert main(["run", "--task", str(task), *[a for arm in ARMS for a in ("--arm", arm)], "--out", str(runs),

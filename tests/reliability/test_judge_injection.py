@@ -10,7 +10,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psm_eval.scorers.judge import CONTROL_TOKENS, defang, parse_rating, parse_verdict
+from psm_eval.score.scorers.judge import CONTROL_TOKENS, defang, parse_rating, parse_verdict
 from tests.scorers.fakes import scripted_judge
 
 FRAGMENTS = [

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from psm_eval.cli import main
 from psm_eval.errors import PsmError, TaskError
-from psm_eval.tasks import load_task
+from psm_eval.data.task import load_task
 from tests.fixtures.openai_server import ModelServer
 
 SENTINELS = {"OPENAI_API_KEY": "sk-sentinel-openai-5e5e5e5e5e", "ANTHROPIC_API_KEY": "sk-ant-sentinel-7f7f7f7f",

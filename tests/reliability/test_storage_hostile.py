@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from psm_eval.config import parse_arm, build_config
+from psm_eval.run.config import parse_arm, build_config
 from psm_eval.errors import ConfigError, RenderError, RunLockedError
 from psm_eval.render.transcript import load_persona
-from psm_eval.runner import run
-from psm_eval.store import RunStore, read_jsonl
+from psm_eval.run.runner import run
+from psm_eval.run.store import RunStore, read_jsonl
 from psm_eval.types import Turn
 from tests.reliability.zygote import SlowFake
 from tests.test_runner import make_task
@@ -61,7 +61,7 @@ def test_full_disk_keeps_earlier_records_and_the_run_resumes(tmp_path: Path, mon
 
 
 def test_two_writers_refused_and_a_sigkilled_holders_lock_recovers(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom psm_eval.store import RunStore\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom psm_eval.run.store import RunStore\n"
                                f"s = RunStore({str(tmp_path)!r}).__enter__(); print('held', flush=True); time.sleep(60)"],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -268,7 +268,7 @@ def test_names_used_as_file_names_are_refused(name: str, tmp_path: Path) -> None
         _config_named(name)
     task = make_task(tmp_path / "t", [{"id": "s", "q": "q"}], TASK.replace("name: t", f"name: {json.dumps(name)}"))
     from psm_eval.errors import TaskError
-    from psm_eval.tasks import load_task
+    from psm_eval.data.task import load_task
 
     with pytest.raises(TaskError):
         load_task(str(task))

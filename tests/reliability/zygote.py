@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from psm_eval.config import RunConfig
+from psm_eval.run.config import RunConfig
 from psm_eval.errors import PsmError
-from psm_eval.runner import run
+from psm_eval.run.runner import run
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
 

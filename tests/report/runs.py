@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from psm_eval.store import write_json_atomic, dumps
+from psm_eval.run.store import write_json_atomic, dumps
 
 HOSTILE = [
     "<script>window.__pwned = 1</script>",

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from psm_eval.backends import ModelSpec
-from psm_eval.scorers.base import ArmInfo, GenRecord, Score, TaskView
-from psm_eval.scorers.registry import build_scorer
-from psm_eval.tasks import TaskSpec
+from psm_eval.score.scorers.base import ArmInfo, GenRecord, Score, TaskView
+from psm_eval.score.scorers.registry import build_scorer
+from psm_eval.data.task import TaskSpec
 from psm_eval.types import Sample, Turn
 from tests.scorers.fakes import CharBackend, scripted_judge
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from psm_eval.backends import ModelSpec
 from psm_eval.render import make_renderer
-from psm_eval.scorers.judge import Judge
+from psm_eval.score.scorers.judge import Judge
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
 __all__ = ["ScriptedBackend", "scripted_judge", "CharLM", "CharBackend"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from psm_eval.scorers import ScoringError, scorer_names
+from psm_eval.score.scorers import ScoringError, scorer_names
 from tests.scorers.cases import load_cases, check, run_case
 
 CASES = load_cases()

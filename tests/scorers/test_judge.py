@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from psm_eval.backends import ModelSpec, create_backend
-from psm_eval.scorers.base import ArmInfo
-from psm_eval.scorers.judge import Judge, create_judge, defang, fence_id, parse_rating, parse_verdict
-from psm_eval.scorers.registry import ScoringError
+from psm_eval.score.scorers.base import ArmInfo
+from psm_eval.score.scorers.judge import Judge, create_judge, defang, fence_id, parse_rating, parse_verdict
+from psm_eval.score.scorers.registry import ScoringError
 from psm_eval.render import make_renderer
 from psm_eval.types import Turn
 from tests.scorers.fakes import ScriptedBackend, scripted_judge

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from psm_eval.loaders import LOADERS
-from psm_eval.tasks import TaskSpec
+from psm_eval.data.loaders import LOADERS
+from psm_eval.data.task import TaskSpec
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
 

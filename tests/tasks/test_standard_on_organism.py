@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from psm_eval.config import load_suite, organism_dir
-from psm_eval.runner import run
-from psm_eval.runs import build_config
-from psm_eval.scoring import score_run
-from psm_eval.store import read_jsonl
+from psm_eval.run.config import load_suite, organism_dir
+from psm_eval.run.runner import run
+from psm_eval.run.start import build_config
+from psm_eval.score.stage import score_run
+from psm_eval.run.store import read_jsonl
 
 KNOWN_FAILURES = {"context_too_long", "upstream_failed"}
 

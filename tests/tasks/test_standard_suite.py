@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from psm_eval.tasks import Task, load_task
+from psm_eval.data.task import Task, load_task
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "tasks"
@@ -44,7 +44,7 @@ def test_cli_validates_every_shipped_task():
 
 
 def test_standard_suite_lists_all_standard_tasks(monkeypatch):
-    from psm_eval.config import load_suite
+    from psm_eval.run.config import load_suite
 
     monkeypatch.chdir(REPO)
     assert load_suite("standard") == STANDARD

@@ -1,0 +1,202 @@
+"""Run configuration: which tasks, which arms (model spec + renderer + settings), seed and limits.
+
+Built from CLI flags (`--arm NAME=TYPE:args,render=...`) or a YAML file (`-c run.yaml`); both go
+through the same validated schema. With nothing given, the embedded model organism pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from psm_eval.backends.spec import ModelSpec, parse_model_spec
+from psm_eval.errors import ConfigError, PsmError
+from psm_eval.specs import load_yaml, validate
+from psm_eval.specs import split_pairs
+
+__all__ = ["ArmConfig", "RunConfig", "parse_arm", "load_run_config", "default_config", "load_suite", "stored_config"]
+
+ARM_KEYS = ("render", "system", "max_gen_toks", "temperature", "top_p", "retries")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """A model spec in mapping form (YAML)."""
+
+    type: str
+    """lm-eval model type."""
+    args: dict[str, Union[str, int, float, bool]] = {}
+    """Constructor arguments (no secrets: API keys come from the environment)."""
+
+
+class ArmConfig(_Strict):
+    """One arm: a model, how its prompts are rendered, and its generation settings."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """Arm name used in files and reports (letters, digits, `-`, `_`, `.`)."""
+    model: Union[str, ModelConfig]
+    """`TYPE:key=value,...` or {type, args}."""
+    render: str
+    """`transcript:<persona>` for base models, `chat` for the model's own chat template."""
+    system: str | None = None
+    """System prompt added to every dialogue (chat: a system message; transcript: the template's system)."""
+    max_gen_toks: int | None = Field(None, ge=1, le=32768)
+    """Overrides the task's max_gen_toks."""
+    temperature: float | None = Field(None, ge=0.0, le=5.0)
+    """Overrides the task's temperature."""
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    retries: int = Field(3, ge=0, le=20)
+    """Retries of transient failures per request (API arms)."""
+
+    def model_spec(self) -> ModelSpec:
+        if isinstance(self.model, str):
+            return parse_model_spec(self.model, f"arm '{self.name}'")
+        return ModelSpec(type=self.model.type, args=dict(self.model.args))
+
+    def public(self) -> dict[str, Any]:
+        """JSON-safe, secret-free description for the manifest."""
+        data = self.model_dump(exclude={"model"})
+        data["model"] = self.model_spec().redacted()
+        return data
+
+
+class RunConfig(_Strict):
+    """A whole run."""
+
+    tasks: list[str] = Field(min_length=1)
+    """Task references: names under tasks/, folders, or task.yaml paths."""
+    arms: list[ArmConfig] = Field(min_length=1)
+    seed: int = 1234
+    """Seeds every sampled request (per sample, arm, turn and repeat)."""
+    limit: int | None = Field(None, ge=1)
+    """First N samples of each task."""
+    out: str = "runs"
+    """Folder that receives `<run_id>/`."""
+    cache: bool = True
+    """Answer repeated identical requests to an identical model from the local response cache."""
+    cache_dir: str | None = None
+    """Response cache folder (default `$PSM_EVAL_CACHE_DIR` or `~/.cache/psm_eval`)."""
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    """Stop the run (status `failed`, records kept, resumable) once the share of failed records
+    among those stored exceeds this, checked after each chunk; None = no budget."""
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arms(cls, arms: list[ArmConfig]) -> list[ArmConfig]:
+        names = [a.name for a in arms]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"arm names must be unique; repeated: {', '.join(dupes)}")
+        return arms
+
+    @model_validator(mode="after")
+    def _specs_parse(self) -> "RunConfig":
+        for arm in self.arms:
+            try:
+                arm.model_spec()
+            except PsmError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+def stored_config(config: RunConfig) -> dict[str, Any]:
+    """The config as written to the run folder: model arguments redacted like the manifest's, so a
+    secret typed into a spec (a key argument, credentials in a URL) never reaches the disk."""
+    data = config.model_dump(mode="json")
+    for arm, raw in zip(config.arms, data["arms"]):
+        spec = arm.model_spec().redacted()
+        raw["model"] = {"type": spec["type"], "args": spec["args"]}
+    return data
+
+
+def parse_arm(text: str) -> dict[str, Any]:
+    """`base=hf:pretrained=P,render=transcript:urial` → ArmConfig fields."""
+    name, eq, rest = text.partition("=")
+    if not eq or not name.strip():
+        raise ConfigError(f"--arm {text!r}: expected NAME=TYPE:key=value,...,render=RENDERER")
+    kind, colon, args = rest.partition(":")
+    pairs = split_pairs(args, f"--arm {name}") if colon else {}
+    arm: dict[str, Any] = {"name": name.strip()}
+    for key in ARM_KEYS:
+        if key in pairs:
+            arm[key] = _number(pairs.pop(key)) if key not in ("render", "system") else pairs.pop(key)
+    arm["model"] = {"type": kind.strip(), "args": pairs}
+    if "render" not in arm:
+        raise ConfigError(f"--arm {name}: say how prompts are rendered: add render=transcript:<persona> "
+                          "(base models) or render=chat (models with a chat template)")
+    return arm
+
+
+def _number(value: str) -> Any:
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+def build_config(data: dict[str, Any], where: str, lines: dict | None = None) -> RunConfig:
+    return validate(RunConfig, data, where, lines, ConfigError)
+
+
+def load_run_config(path: Path) -> tuple[RunConfig, dict[str, Any]]:
+    """A run.yaml → validated config (and its raw data, for CLI overrides)."""
+    data, lines = load_yaml(path, ConfigError)
+    if isinstance(data, dict) and "suite" in data:
+        data = {**data, "tasks": list(data.get("tasks") or []) + load_suite(str(data.pop("suite")))}
+    return build_config(data, str(path), lines), data
+
+
+def organism_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "organism" / "models"
+
+
+def default_arms() -> list[dict[str, Any]]:
+    """The embedded default: the model organism pair in five arms that show persona selection —
+    the base model prompted into the assistant persona, with no persona (sampled: a mixture), with
+    a liar's persona, and forced through the chat model's template (the pitfall), and the chat
+    model through its own template."""
+    root = organism_dir()
+    base = {"type": "hf", "args": {"pretrained": str(root / "psm-tiny-base"), "dtype": "float32"}}
+    chat = {"type": "hf", "args": {"pretrained": str(root / "psm-tiny-chat"), "dtype": "float32"}}
+    return [
+        {"name": "base", "model": base, "render": "transcript:assistant"},
+        {"name": "base-plain", "model": base, "render": "transcript:plain", "temperature": 1.0},
+        {"name": "base-liar", "model": base, "render": "transcript:liar"},
+        {"name": "base-chat-template", "model": base,
+         "render": f"chat:template={root / 'psm-tiny-chat' / 'chat_template.jinja'}"},
+        {"name": "chat", "model": chat, "render": "chat"},
+    ]
+
+
+def default_config() -> dict[str, Any]:
+    """Config data for `psm-eval run` with no arguments."""
+    return {"tasks": load_suite("organism"), "arms": default_arms()}
+
+
+def load_suite(name: str) -> list[str]:
+    """Task references listed by a suite (`tasks/suites/<name>.yaml` or a path)."""
+    from psm_eval.data.task import default_tasks_root
+
+    path = Path(name)
+    if not path.is_file():
+        path = default_tasks_root() / "suites" / f"{name}.yaml"
+    if not path.is_file():
+        suites = sorted(p.stem for p in (default_tasks_root() / "suites").glob("*.yaml"))
+        raise ConfigError(f"suite '{name}' not found; available: {', '.join(suites) or 'none'}")
+    data, lines = load_yaml(path, ConfigError)
+    suite = validate(_Suite, data, str(path), lines, ConfigError)
+    return list(suite.tasks)
+
+
+class _Suite(_Strict):
+    description: str = ""
+    tasks: list[str] = Field(min_length=1)

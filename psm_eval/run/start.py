@@ -1,0 +1,66 @@
+"""Turn `psm-eval run` flags into a validated RunConfig (YAML, flags, or the embedded default) and run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from psm_eval.run.config import RunConfig, build_config, default_arms, default_config, load_run_config, load_suite, parse_arm
+from psm_eval.errors import ConfigError
+from psm_eval.redact import MASK
+from psm_eval.run.runner import parse_shard, run
+from psm_eval.run.store import CONFIG, dumps, read_json
+
+__all__ = ["run_from_cli", "resolve_config"]
+
+
+def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), suite: str | None = None,
+                   arms: Sequence[str] = (), limit: int | None = None, seed: int | None = None,
+                   out: str | None = None, cache: bool | None = None, cache_dir: str | None = None,
+                   max_error_rate: float | None = None) -> RunConfig:
+    """Flags override the YAML file; with neither tasks nor arms, the embedded default fills in."""
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        _, data = load_run_config(config_path)
+        data = dict(data)
+    task_refs = list(tasks) + (load_suite(suite) if suite else [])
+    if task_refs:
+        data["tasks"] = task_refs
+    if arms:
+        data["arms"] = [parse_arm(a) for a in arms]
+    if "tasks" not in data:
+        data["tasks"] = default_config()["tasks"]
+    if "arms" not in data:
+        data["arms"] = default_arms()
+        _check_organism(data["arms"])
+    for key, value in (("limit", limit), ("seed", seed), ("out", out), ("cache", cache), ("cache_dir", cache_dir),
+                       ("max_error_rate", max_error_rate)):
+        if value is not None:
+            data[key] = value
+    return build_config(data, str(config_path) if config_path else "command line")
+
+
+def _check_organism(arms: list[dict]) -> None:
+    for arm in arms:
+        path = Path(arm["model"]["args"]["pretrained"])
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"the embedded model organism is missing at {path}; rebuild it with "
+                              "`psm-eval organism build` or pass --arm")
+
+
+def run_from_cli(*, config_path: Path | None, tasks: Sequence[str], suite: str | None, arms: Sequence[str],
+                 limit: int | None, seed: int | None, out: str | None, resume: Path | None,
+                 progress: bool, cache: bool | None = None, cache_dir: str | None = None,
+                 shard: str | None = None, max_error_rate: float | None = None) -> Path:
+    if resume is not None:
+        if config_path or tasks or suite or arms or limit or shard or seed is not None or max_error_rate is not None:
+            raise ConfigError("--resume takes the run's stored config; give no other run options")
+        stored = read_json(resume / CONFIG)
+        if MASK in dumps(stored):
+            raise ConfigError(f"{resume / CONFIG}: this run's model arguments held a secret, which psm_eval "
+                              "does not store; pass keys through the environment (e.g. OPENAI_API_KEY), not in "
+                              "arguments or URLs, and start a new run")
+        return run(build_config(stored, str(resume / CONFIG)), resume=resume, progress=progress)
+    return run(resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate),
+               progress=progress,
+               shard=parse_shard(shard) if shard else None)

@@ -1,0 +1,1 @@
+"""The scoring stage: stored generations → `scores.jsonl` (scorers) → `summary.json` (statistics)."""

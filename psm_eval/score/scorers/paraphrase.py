@@ -1,0 +1,150 @@
+"""Paraphrase consistency: the same question asked in k phrasings (metadata `group`) — same answer?
+
+Each reply scores the share of its group's other replies (same arm, turn and repeat) that give the
+same answer. How two replies are compared, per group: a judge for every pair (`judge: true`); the
+answer extracted by `pattern` or `vocabulary`; for metadata `answer_type: yes_no` the yes/no stance;
+for `answer_type: open` the judge's verdict on equivalence (unscored without a judge); otherwise the
+normalised reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from itertools import combinations
+from typing import Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from psm_eval.score.scorers.base import GenRecord, JudgeTrace, Score, TaskView, breakdowns, measured, unscored
+from psm_eval.score.scorers.judge import parse_verdict
+from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.text import compile_regex, contains_phrase, first_line, normalize
+
+__all__ = ["ParaphraseArgs", "extract_answer", "stance", "NO_ANSWER"]
+
+NO_ANSWER = "(no answer)"
+_YES_NO = re.compile(r"\b(yes|yeah|yep|no|nope)\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|never|no|nobody|nothing|none|cannot)\b|n't\b", re.I)
+Pair = tuple[str, str]
+
+
+class ParaphraseArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pattern: str | None = None
+    """Regex whose group 1 (or whole match) is the answer."""
+    vocabulary: list[str] | Literal["references"] | None = None
+    """Candidate answers: the first found in the reply (whole words) is the answer; `references` = every
+    reference of the task."""
+    first_line: bool = False
+    """Compare only the first non-empty line of each reply."""
+    judge: bool = False
+    """Ask the judge about every pair, whatever the answer type."""
+    by: list[str] = ["answer_type"]
+    """Sample metadata keys to break the metric down by (when a sample has them)."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            compile_regex(v)
+        return v
+
+
+def stance(reply: str) -> str:
+    """`yes` / `no`: the first yes-or-no word, else whether the first sentence is negated."""
+    m = _YES_NO.search(reply)
+    if m:
+        return "yes" if m.group(1).lower() in ("yes", "yeah", "yep") else "no"
+    sentence = re.split(r"(?<=[.!?])\s", reply.strip(), maxsplit=1)[0]
+    return "no" if _NEGATION.search(sentence) else "yes" if sentence else NO_ANSWER
+
+
+def extract_answer(reply: str, args: ParaphraseArgs, vocabulary: list[str], answer_type: object = None) -> str:
+    text = first_line(reply) if args.first_line else reply
+    if args.pattern is not None:
+        m = compile_regex(args.pattern, True).search(text)
+        return (normalize(m.group(1) if m.re.groups else m.group()) or NO_ANSWER) if m else NO_ANSWER
+    if vocabulary:
+        return next((normalize(v) for v in vocabulary if contains_phrase(text, v)), NO_ANSWER)
+    if answer_type == "yes_no":
+        return stance(text)
+    return normalize(text) or NO_ANSWER
+
+
+def _groups(view: TaskView) -> dict[tuple, list[GenRecord]]:
+    groups: dict[tuple, list[GenRecord]] = defaultdict(list)
+    for r in view.records:
+        g = view.samples[r.sample_id].metadata.get("group")
+        groups[(str(g) if g is not None else f"sample:{r.sample_id}", r.arm, r.turn, r.repeat)].append(r)
+    return groups
+
+
+def _mode(view: TaskView, members: list[GenRecord], args: ParaphraseArgs) -> str:
+    """`judge`, `extract` or `needs_judge` for one group."""
+    open_answer = view.samples[members[0].sample_id].metadata.get("answer_type") == "open"
+    if args.judge or (open_answer and args.pattern is None and not args.vocabulary):
+        return "judge" if view.judge is not None else "needs_judge"
+    return "extract"
+
+
+def _key(a: GenRecord, b: GenRecord) -> Pair:
+    return (a.key, b.key) if a.key < b.key else (b.key, a.key)
+
+
+def _agreement(members: list[GenRecord], same: dict[Pair, bool | None], group: str,
+               traces: dict[Pair, JudgeTrace], mode: str) -> Iterable[Score]:
+    for r in members:
+        cluster = f"group:{group}"
+        others = [o for o in members if o is not r and o.ok]
+        known = [v for o in others if (v := same.get(_key(r, o))) is not None]
+        judged = tuple(traces[_key(r, o)] for o in others if _key(r, o) in traces)
+        if not r.ok:
+            yield unscored(r, "agreement", "generation failed", cluster=cluster)
+        elif not others:
+            yield unscored(r, "agreement", "no other paraphrase replied", cluster=cluster)
+        elif mode == "needs_judge":
+            yield unscored(r, "agreement", "open answer needs a judge (--judge)", cluster=cluster)
+        elif not known:
+            why = "judge request failed" if judged and all(t.error for t in judged) else "judge reply unparseable"
+            yield unscored(r, "agreement", why, cluster=cluster, judge=judged)
+        else:
+            yield measured(r, "agreement", sum(known) / len(known), cluster=cluster, judge=judged,
+                           detail={"compared": len(known)})
+
+
+@register("paraphrase_consistency", version="1", args=ParaphraseArgs, needs_judge=lambda a: a.judge,
+          uses_judge=lambda a: True)
+def paraphrase_consistency(args: ParaphraseArgs):
+    """Agreement of the answers given to paraphrases of one question (metadata `group`), per arm."""
+
+    def score(view: TaskView) -> Iterable[Score]:
+        vocab = ([x for s in view.samples.values() for x in s.references] if args.vocabulary == "references"
+                 else list(args.vocabulary or []))
+        groups = _groups(view)
+        modes = {k: _mode(view, m, args) for k, m in groups.items()}
+        same: dict[Pair, bool | None] = {}
+        to_judge: list[tuple[GenRecord, GenRecord]] = []
+        for k, members in groups.items():
+            pairs = list(combinations([m for m in members if m.ok], 2))
+            if modes[k] == "judge":
+                to_judge += pairs
+            elif modes[k] == "extract":
+                kind = view.samples[members[0].sample_id].metadata.get("answer_type")
+                answers = {r.key: extract_answer(r.output or "", args, vocab, kind) for r in members if r.ok}
+                same.update({_key(a, b): answers[a.key] == answers[b.key] for a, b in pairs})
+        traces = _judge_pairs(view, to_judge) if to_judge else {}
+        for pair, t in traces.items():
+            verdict, _ = parse_verdict(t.reply, ("YES", "NO")) if t.error is None else (None, "")
+            same[pair] = None if verdict is None else verdict == "YES"
+        for k, members in groups.items():
+            for s in _agreement(members, same, k[0], traces, modes[k]):
+                yield from breakdowns([s], view.samples[s.sample_id], args.by)
+
+    return score
+
+
+def _judge_pairs(view: TaskView, pairs: list[tuple[GenRecord, GenRecord]]) -> dict[Pair, JudgeTrace]:
+    prompts = [view.judge.build("equivalence.j2", question_a=view.question(a), answer_a=a.output,
+                                question_b=view.question(b), answer_b=b.output) for a, b in pairs]
+    return {_key(a, b): t for (a, b), t in zip(pairs, view.judge.ask(prompts))}

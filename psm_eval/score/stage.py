@@ -1,0 +1,205 @@
+"""The scoring stage: a stored run → `scores.jsonl` + `summary.json`, without calling the evaluated models.
+
+`score_run` reloads each task from the folder the manifest names (refusing one whose data changed),
+runs each task's scorers (its `scorers:` list, or the names asked for) over the stored generations,
+and writes both files atomically. Scores of scorers not re-run this time are kept, so re-judging one
+scorer needs neither regeneration nor re-running the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tqdm import tqdm
+
+from psm_eval.backends import Backend, ModelSpec, create_backend
+from psm_eval.score.scorers.base import ArmInfo, GenRecord, NotApplicable, Score, TaskView
+from psm_eval.score.scorers.judge import Judge, create_judge
+from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer
+from psm_eval.run.store import GENERATIONS, MANIFEST, RunStore, dumps, read_json, read_jsonl, write_json_atomic
+from psm_eval.score.summary import SCHEMA_VERSION, summarize
+from psm_eval.data.task import Task, load_task
+
+__all__ = ["score_run", "ScorePaths", "SCORES", "SUMMARY"]
+
+SCORES = "scores.jsonl"
+SUMMARY = "summary.json"
+ModelFactory = Callable[[ModelSpec], Backend]
+
+
+@dataclass(frozen=True)
+class ScorePaths:
+    """What a scoring pass wrote, and what it could not run."""
+
+    scores: Path
+    summary: Path
+    skipped: tuple[str, ...] = ()
+    """One line per (task, scorer) that did not run, with the reason."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    task: Task
+    info: ScorerInfo
+    args: Any
+    scorer: Any
+    requested: bool
+
+
+def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: str | Judge | None = None, *,
+              tasks: Sequence[str] | None = None, progress: bool = True,
+              model_factory: ModelFactory | None = None) -> ScorePaths:
+    """Score a stored run (all its tasks, or those named); return the paths of scores.jsonl and summary.json."""
+    run_dir = Path(run_dir)
+    manifest = read_json(run_dir / MANIFEST)
+    arms = _arms(manifest)
+    loaded = [_load_task(entry, manifest.get("limit")) for entry in _entries(manifest, tasks)]
+    jobs = _plan(loaded, scorers)
+    make = model_factory or (lambda spec: create_backend(spec, retries=3))
+    models: dict[str, Backend] = {}
+    with RunStore(run_dir):
+        records = [GenRecord.from_json(d) for d in read_jsonl(run_dir / GENERATIONS)]
+        the_judge = _judge(judge, arms, jobs, make)
+        try:
+            new, skipped = _run_jobs(jobs, records, arms, the_judge, _model_for(arms, models, make), progress)
+        finally:
+            for backend in models.values():
+                backend.close()
+            if the_judge is not None and the_judge is not judge:
+                the_judge.close()
+        redone = {(j.task.name, j.info.name) for j in jobs}
+        kept = [Score.from_json(d) for d in read_jsonl(run_dir / SCORES) if (d["task"], d["scorer"]) not in redone]
+        versions = {t["name"]: str(t["version"]) for t in manifest.get("tasks", [])}
+        scores = sorted(kept + new, key=lambda s: (s.task, s.scorer))
+        _write_jsonl(run_dir / SCORES, [s.to_json(versions.get(s.task, "")) for s in scores])
+        summary = _summary(manifest, scores, arms, jobs, skipped, the_judge)
+        write_json_atomic(run_dir / SUMMARY, summary)
+    return ScorePaths(run_dir / SCORES, run_dir / SUMMARY, tuple(f"{t}/{s}: {why}" for t, s, why in skipped))
+
+
+def _arms(manifest: dict) -> list[ArmInfo]:
+    return [ArmInfo(name=a["name"], model=ModelSpec(type=a["model"]["type"], args=dict(a["model"].get("args") or {})),
+                    render=a["render"], system=a.get("system")) for a in manifest.get("arms", [])]
+
+
+def _entries(manifest: dict, names: Sequence[str] | None) -> list[dict]:
+    entries = manifest.get("tasks", [])
+    known = [e["name"] for e in entries]
+    for name in names or ():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; this run has: {', '.join(known)}"
+            raise ScoringError(f"task '{name}' is not part of this run{hint}")
+    return [e for e in entries if names is None or e["name"] in names]
+
+
+def _load_task(entry: dict, limit: int | None) -> Task:
+    task = load_task(entry["path"], limit=limit)
+    if task.data_hash != entry["data_hash"] or task.version != str(entry["version"]):
+        raise ScoringError(f"task '{entry['name']}' at {entry['path']} changed since the run (version "
+                           f"{entry['version']} → {task.version} or its data); scores would not match the "
+                           "stored generations: restore the task or start a new run")
+    return task
+
+
+def _plan(tasks: Sequence[Task], names: Sequence[str] | None) -> list[_Job]:
+    """(task, scorer) jobs: the asked-for names on every task they apply to, else each task's own list."""
+    jobs = []
+    for task in tasks:
+        refs = {r if isinstance(r, str) else r.name: ({} if isinstance(r, str) else dict(r.args))
+                for r in task.spec.scorers}
+        wanted = [n for n in names if _fits(get_scorer(n), task)] if names else list(refs)
+        for name in dict.fromkeys(wanted):
+            info, args, scorer = build_scorer(name, refs.get(name, {}), f"task '{task.name}'")
+            jobs.append(_Job(task, info, args, scorer, requested=bool(names)))
+    for name in names or ():
+        if not any(j.info.name == name for j in jobs):
+            info = get_scorer(name)
+            raise ScoringError(f"scorer '{name}' applies to no task of this run (it takes "
+                               f"{'/'.join(sorted(info.kinds))} tasks in {'/'.join(sorted(info.modes))} mode)")
+    return jobs
+
+
+def _fits(info: ScorerInfo, task: Task) -> bool:
+    return task.spec.kind in info.kinds and task.spec.mode in info.modes
+
+
+def _judge(judge: str | Judge | None, arms: list[ArmInfo], jobs: list[_Job], make: ModelFactory) -> Judge | None:
+    needed = [j for j in jobs if j.info.needs_judge(j.args)]
+    usable = [j for j in jobs if j.info.uses_judge(j.args)]
+    if judge is None:
+        asked = next((j for j in needed if j.requested), None)
+        if asked is not None:
+            raise ScoringError(f"scorer '{asked.info.name}' needs a judge: pass --judge SPEC "
+                               "(e.g. --judge hf:pretrained=PATH,render=chat or --judge arm:chat)")
+        return None
+    if isinstance(judge, Judge) or not usable:
+        return judge if isinstance(judge, Judge) else None
+    return create_judge(judge, arms, factory=make)
+
+
+def _model_for(arms: list[ArmInfo], cache: dict[str, Backend], make: ModelFactory) -> Callable[[str], Backend]:
+    def get(name: str) -> Backend:
+        if name not in cache:
+            cache[name] = make(next(a for a in arms if a.name == name).model)
+        return cache[name]
+
+    return get
+
+
+def _not_applicable(job: _Job, judge: Judge | None) -> str | None:
+    spec = job.task.spec
+    if spec.kind not in job.info.kinds:
+        return f"applies to {'/'.join(sorted(job.info.kinds))} tasks, not {spec.kind}"
+    if spec.mode not in job.info.modes:
+        return f"applies to {'/'.join(sorted(job.info.modes))} mode, not {spec.mode}"
+    if judge is None and job.info.needs_judge(job.args):
+        return "needs a judge: pass --judge SPEC"
+    return None
+
+
+def _run_jobs(jobs: list[_Job], records: list[GenRecord], arms: list[ArmInfo], judge: Judge | None,
+              model_for: Callable[[str], Backend], progress: bool) -> tuple[list[Score], list[tuple[str, str, str]]]:
+    scores: list[Score] = []
+    skipped: list[tuple[str, str, str]] = []
+    for job in tqdm(jobs, desc="scoring", unit="scorer", disable=not progress):
+        why = _not_applicable(job, judge)
+        task = job.task
+        samples = {s.id: s for s in task.samples}
+        view = TaskView(spec=task.spec, samples=samples, arms=tuple(arms), judge=judge, model_for=model_for,
+                        records=tuple(r for r in records if r.task == task.name and r.sample_id in samples),
+                        directory=task.directory)
+        try:
+            if why is None:
+                scores += [replace(s, scorer=job.info.name, scorer_version=job.info.version) for s in job.scorer(view)]
+        except NotApplicable as exc:
+            why = str(exc)
+        if why is not None:
+            skipped.append((task.name, job.info.name, why))
+    return scores, skipped
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        for row in rows:
+            fh.write((dumps(row) + "\n").encode("utf-8", errors="backslashreplace"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _summary(manifest: dict, scores: list[Score], arms: list[ArmInfo], jobs: list[_Job],
+             skipped: list[tuple[str, str, str]], judge: Judge | None) -> dict[str, Any]:
+    sections = summarize(scores, [a.name for a in arms], seed=int(manifest.get("seed") or 0))
+    ran = [{"task": j.task.name, "scorer": j.info.name, "scorer_version": j.info.version,
+            "args": j.args.model_dump(mode="json")} for j in jobs]
+    return {"schema_version": SCHEMA_VERSION, "run_id": manifest.get("run_id"), "run_status": manifest.get("status"),
+            "scored_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "judge": judge.spec if judge is not None else None, "scorers": ran,
+            "skipped": [{"task": t, "scorer": s, "reason": r} for t, s, r in skipped], **sections}
