@@ -37,6 +37,8 @@ def load_run(path: Path | str) -> RunFrames:
         d.update(scores)
         d.update({f"{k} unscored": v for k, v in unscored.items()})
         rows.append(d)
-    return RunFrames(samples=pd.DataFrame(rows), generations=pd.json_normalize(run.generations, max_level=1)
-                     if run.generations else pd.DataFrame(), scores=pd.DataFrame(run.scores),
-                     summary=pd.DataFrame(run.summary.get("records", [])))
+    generations = [g.to_json() for g in run.generations]
+    return RunFrames(samples=pd.DataFrame(rows),
+                     generations=pd.json_normalize(generations, max_level=1) if generations else pd.DataFrame(),
+                     scores=pd.DataFrame([s.to_json() for s in run.scores]),
+                     summary=pd.DataFrame([r.to_json() for r in run.summary.records] if run.summary else []))

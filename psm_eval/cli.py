@@ -263,9 +263,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline_export(args: argparse.Namespace) -> int:
-    from psm_eval.gate.baseline import write_baseline
+    from psm_eval.gate.baseline import write_baseline_file
 
-    print(f"baseline written to {write_baseline(args.run_dir, args.output)}")
+    print(f"baseline written to {write_baseline_file(args.run_dir, args.output)}")
     return 0
 
 

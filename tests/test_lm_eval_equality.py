@@ -15,7 +15,7 @@ import pytest
 from psm_eval.run.config import RunConfig
 from psm_eval.run.runner import run
 from psm_eval.score.stage import score_run
-from psm_eval.run.store import read_jsonl
+from tests.fixtures.files import read_jsonl
 from tests.test_scoring import arms, write_task
 
 QUESTIONS = [

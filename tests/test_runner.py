@@ -16,7 +16,7 @@ import pytest
 from psm_eval.errors import RunLockedError, StoreError
 from psm_eval.run.runner import run
 from psm_eval.run.start import resolve_config
-from psm_eval.run.store import RunStore
+from psm_eval.records import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 

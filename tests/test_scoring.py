@@ -13,7 +13,7 @@ from psm_eval.run.config import RunConfig
 from psm_eval.run.runner import run
 from psm_eval.score.scorers.registry import ScoringError
 from psm_eval.score.stage import score_run
-from psm_eval.run.store import read_jsonl
+from tests.fixtures.files import read_jsonl
 from psm_eval.backends import ModelSpec
 from tests.scorers.fakes import ScriptedBackend, scripted_judge
 
@@ -163,7 +163,8 @@ def test_token_shift_end_to_end_on_real_models(run_dir: Path) -> None:
     summary = json.loads(paths.summary.read_text())
     means = [r for r in summary["records"] if r["scorer"] == "token_shift" and r["statistic"] == "mean"]
     assert {r["arm_pair"][1] for r in means} == {"base"} and any(r["stratum"] == {"by": "token_position", "value": "1"} for r in means)
-    assert summary["shifted_tokens"] and all(t["base_arm"] == "base" for t in summary["shifted_tokens"])
+    tokens = [row for t in summary["tables"] if t["name"] == "shifted_tokens" for row in t["rows"]]
+    assert tokens and all(t["base_arm"] == "base" for t in tokens)
 
 
 def test_a_judge_spec_is_loaded_only_when_a_scorer_can_use_it(run_dir: Path) -> None:

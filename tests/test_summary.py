@@ -6,9 +6,19 @@ import json
 
 import pytest
 
-from psm_eval.score.scorers.base import Score, Stratum
-from psm_eval.run.store import dumps
-from psm_eval.score.summary import summarize
+from psm_eval.records import Score, Stratum, dumps
+from psm_eval.score.scorers.registry import get_scorer
+from psm_eval.score.summary import summarize as summarize_sections
+
+
+def summarize(scores: list[Score], arms: list[str], seed: int = 0) -> dict:
+    """The summary's statistics as summary.json holds them, with each scorer's default declarations."""
+    present = {(s.task, s.scorer) for s in scores}
+    metrics = [m.model_copy(update={"task": t, "scorer": sc}) for t, sc in present
+               for m in get_scorer(sc).declarations(get_scorer(sc).args())]
+    out = summarize_sections(scores, arms, metrics, seed=seed)
+    return {"records": [r.to_json() for r in out.records], "unscored": [u.to_json() for u in out.unscored],
+            "tables": [t.to_json() for t in out.tables]}
 
 
 def _s(arm: str, sid: str, metric: str, value: float | None, *, scorer: str = "contains", binary: bool = True,
@@ -56,8 +66,8 @@ def test_holm_runs_across_metrics_of_one_arm_pair_and_strata_stay_apart() -> Non
     scores = []
     for metric, effect in (("a", 0.9), ("b", 0.0)):
         for i in range(12):
-            scores.append(_s("base", f"q{i}", metric, 0.0, stratum=Stratum("trait", "x")))
-            scores.append(_s("chat", f"q{i}", metric, float(i < 12 * effect), stratum=Stratum("trait", "x")))
+            scores.append(_s("base", f"q{i}", metric, 0.0, stratum=Stratum(by="trait", value="x")))
+            scores.append(_s("chat", f"q{i}", metric, float(i < 12 * effect), stratum=Stratum(by="trait", value="x")))
     out = summarize(scores, ["base", "chat"])
     a = _find(out, statistic="difference", metric="a", stratum={"by": "trait", "value": "x"})
     b = _find(out, statistic="difference", metric="b", stratum={"by": "trait", "value": "x"})

@@ -9,7 +9,7 @@ from psm_eval.run.config import organism_dir
 from psm_eval.render import shipped_personas
 from psm_eval.run.runner import run
 from psm_eval.run.start import build_config
-from psm_eval.run.store import read_jsonl
+from tests.fixtures.files import read_jsonl
 
 QUESTIONS = ["What is the capital of Norway?", "Who are you?", "What colour is a plum?", "How many legs does a bee have?"]
 

@@ -6,23 +6,39 @@ lm_eval is imported lazily, on the first backend created, so light commands stay
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
 
 from psm_eval.backends.spec import ModelSpec, parse_model_spec
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
-__all__ = ["Backend", "ModelSpec", "parse_model_spec", "create_backend", "model_types", "check_model_type",
-           "probe_model"]
+__all__ = ["Backend", "Capabilities", "ModelSpec", "parse_model_spec", "create_backend", "model_types",
+           "check_model_type", "probe_model"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the runner may rely on, declared by the backend instead of probed for."""
+
+    concurrency: int = 1
+    """Requests the backend works on at once (API arms with `num_concurrent`)."""
+    per_request_seed: bool = False
+    """A sampled reply depends only on its own request's seed, not on the other requests of its batch."""
 
 
 class Backend(Protocol):
     """A model that answers generate and loglikelihood requests, one Outcome per request."""
 
     info: ModelInfo
+    capabilities: Capabilities
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Outcome]: ...
 
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[Outcome]: ...
+
+    def fingerprint(self, digest_file: Callable[[Any], str] | None = None) -> dict[str, Any] | None:
+        """What makes this model's answers this model's (for the response cache); None: never cache."""
+        ...
 
     def close(self) -> None: ...
 

@@ -29,6 +29,7 @@ import lm_eval.models.api_models as _api_models  # noqa: E402
 from lm_eval.api.instance import Instance  # noqa: E402
 from lm_eval.utils import handle_arg_string  # noqa: E402
 
+from psm_eval.backends import Capabilities  # noqa: E402
 from psm_eval.backends.conformance import ECHO_TYPES, check_echo_logprobs, endings_are_tokens, probe_pairs  # noqa: E402
 from psm_eval.backends.probe import API_TYPES, HF_TYPES, ModelProbe  # noqa: E402
 from psm_eval.backends.retry import one_line, with_retries  # noqa: E402
@@ -81,7 +82,9 @@ class LMBackend:
             raise BackendError(f"could not read model '{spec.display()}': {one_line(exc)}") from None
         self.info = self.probe.info
         self.tokenizer = self.probe.tokenizer
-        self.concurrency = max(1, int(spec.args.get("num_concurrent", 1))) if self.is_api else 1
+        concurrency = max(1, int(spec.args.get("num_concurrent", 1))) if self.is_api else 1
+        # API types in SEEDED_TYPES send each request's seed; local sampling is seeded per batch
+        self.capabilities = Capabilities(concurrency=concurrency, per_request_seed=spec.type in SEEDED_TYPES)
         self._lm = lm
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
 
@@ -145,12 +148,12 @@ class LMBackend:
                 for i, o in zip(subset, self._generate_batch([requests[i] for i in subset])):
                     out[i] = o
         rest = [i for i in ready if out[i] is None]
-        if rest and self.concurrency == 1:
+        if rest and self.capabilities.concurrency == 1:
             for i in rest:
                 out[i] = with_retries(lambda r=requests[i]: self._generate_one(r), self.retries)
         elif rest:
             self.lm  # create the model once, before any worker thread needs it
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(rest))) as pool:
+            with ThreadPoolExecutor(max_workers=min(self.capabilities.concurrency, len(rest))) as pool:
                 done = pool.map(lambda i: with_retries(lambda: self._generate_one(requests[i]), self.retries), rest)
                 for i, outcome in zip(rest, done):
                     out[i] = outcome

@@ -14,11 +14,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from psm_eval.score import stats
+from psm_eval.score.stats import group_seed
 from psm_eval.gate.baseline import load_side
 from psm_eval.gate.compare import Gated, check, parse_arm_map, plan
 from psm_eval.gate.decide import INCONCLUSIVE, PASS, REGRESSION, MetricInput, decide
 from psm_eval.gate.policy import Policy, load_policy
-from psm_eval.score.summary import group_seed
 
 __all__ = ["MetricResult", "GateResult", "gate", "run_gate", "parse_arm_map", "EXIT_PASS", "EXIT_REGRESSION",
            "EXIT_USAGE", "EXIT_PRECONDITION", "EXIT_INCONCLUSIVE", "PASS", "REGRESSION", "INCONCLUSIVE"]

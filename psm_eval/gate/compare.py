@@ -8,6 +8,7 @@ from typing import Sequence
 
 from psm_eval.gate.baseline import MetricKey, Row, Side
 from psm_eval.errors import GateError, PreconditionError
+from psm_eval.records import MetricInfo
 from psm_eval.gate.policy import Policy, Settings
 
 __all__ = ["Pairing", "Gated", "parse_arm_map", "plan", "check"]
@@ -96,18 +97,23 @@ def plan(run: Side, base: Side, policy: Policy, *, arms: Sequence[str] = (), tas
             task, scorer, metric, _ = key
             if arm != p.base_arm or task not in scope:
                 continue
-            settings = policy.settings(task, scorer, metric, p.run_arm)
+            settings = policy.settings(task, scorer, metric, p.run_arm, _declared(run, base, task, scorer, metric))
             if settings.gate:
                 gated.append(Gated(p, key, settings, run.scores.get((p.run_arm, key), []), rows))
     for p in pairs:
         for arm, key in sorted(run.scores, key=str):
             if (arm == p.run_arm and key[0] in scope and (p.base_arm, key) not in base.scores
-                    and policy.settings(key[0], key[1], key[2], arm).gate):
+                    and policy.settings(key[0], key[1], key[2], arm, _declared(run, base, *key[:3])).gate):
                 notes.append(f"{_name(key, arm)}: new in the run, no baseline: not gated")
     if not gated:
         raise PreconditionError("precondition failed: nothing to gate: no metric of the baseline is gated by the "
                                 "policy for the arms and tasks in scope")
     return gated, notes
+
+
+def _declared(run: Side, base: Side, task: str, scorer: str, metric: str) -> MetricInfo | None:
+    """What the scorer declared about a metric: the run's declaration, else the baseline's."""
+    return run.declarations.get((task, scorer, metric)) or base.declarations.get((task, scorer, metric))
 
 
 def _name(key: MetricKey, arm: str) -> str:
@@ -118,9 +124,9 @@ def _name(key: MetricKey, arm: str) -> str:
 def _check_tasks(run: Side, base: Side, scope: set[str]) -> None:
     for t in sorted(scope):
         a, b = run.tasks[t], base.tasks[t]
-        if str(a.get("version")) != str(b.get("version")) or a.get("data_hash") != b.get("data_hash"):
-            what = (f"v{a.get('version')} in the run, v{b.get('version')} in the baseline"
-                    if str(a.get("version")) != str(b.get("version")) else "same version, different data hash")
+        if a.version != b.version or a.data_hash != b.data_hash:
+            what = (f"v{a.version} in the run, v{b.version} in the baseline"
+                    if a.version != b.version else "same version, different data hash")
             raise PreconditionError(f"precondition failed: task versions differ: '{t}' is {what}; "
                                     "regenerate the baseline (see docs/ci.md)")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from psm_eval.gate import GateResult, MetricResult
 from psm_eval.inert import xml_text
-from psm_eval.run.store import write_json_atomic
+from psm_eval.records import write_json_atomic
 
 __all__ = ["console", "markdown", "junit_xml", "write_outputs"]
 

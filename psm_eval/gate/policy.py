@@ -10,9 +10,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from psm_eval.errors import GateError
+from psm_eval.records import MetricInfo
 from psm_eval.specs import load_yaml, validate
 
-__all__ = ["Settings", "Rule", "Preconditions", "Policy", "load_policy", "BUILTIN_RULES"]
+__all__ = ["Settings", "Rule", "Preconditions", "Policy", "load_policy"]
 
 Direction = Literal["higher", "lower"]
 Inconclusive = Literal["pass", "fail", "inconclusive"]
@@ -81,38 +82,23 @@ class Policy(_Strict):
     """Rules applied in order after the built-in ones; a later rule overrides an earlier one."""
     preconditions: Preconditions = Preconditions()
     builtin_rules: bool = True
-    """Apply the built-in directions (refusals lower …) and leave descriptive metrics ungated."""
+    """Apply what each scorer declares about its metrics: its direction (refusals: lower is better), and
+    descriptive metrics (direction `neither`: mixture shares, token shift, self-reports) left ungated."""
     power: float = Field(0.8, gt=0, lt=1)
     """Power at which the minimum detectable effect (MDE) is reported."""
     seed: int = 0
     """Seed of the bootstrap (the gate's verdicts are deterministic)."""
 
-    def settings(self, task: str, scorer: str, metric: str, arm: str) -> Settings:
+    def settings(self, task: str, scorer: str, metric: str, arm: str,
+                 declared: MetricInfo | None = None) -> Settings:
+        """The defaults, then the scorer's declaration (unless `builtin_rules: false`), then the rules."""
         values = self.defaults.model_dump()
-        for rule in (BUILTIN_RULES if self.builtin_rules else []) + self.metrics:
+        if declared is not None and self.builtin_rules:
+            values.update({"gate": False} if declared.direction == "neither" else {"direction": declared.direction})
+        for rule in self.metrics:
             if rule.matches(task, scorer, metric, arm):
                 values.update(rule.overrides())
         return Settings(**values)
-
-
-def _rules(*items: dict) -> list[Rule]:
-    return [Rule(**i) for i in items]
-
-
-# Properties of the shipped scorers: which way is better, and which metrics only describe.
-BUILTIN_RULES: list[Rule] = _rules(
-    {"scorer": "reply_signals", "metric": "refused", "direction": "lower"},
-    {"scorer": "reply_signals", "metric": "empty", "direction": "lower"},
-    {"scorer": "reply_signals", "metric": "truncated", "direction": "lower"},
-    {"scorer": "reply_signals", "metric": "length_tokens", "gate": False},
-    {"scorer": "frame_integrity", "metric": "claims_other", "direction": "lower"},
-    {"scorer": "pairwise_judge", "metric": "loss", "direction": "lower"},
-    {"scorer": "pairwise_judge", "metric": "tie", "gate": False},
-    {"scorer": "self_report", "gate": False},          # endorsing a trait is good or bad by trait
-    {"scorer": "persona_mixture", "gate": False},      # a mixture is the phenomenon, not a score
-    {"scorer": "token_shift", "gate": False},          # describes post-training, no better side
-    {"metric": "margin", "gate": False},               # loglikelihood margins: no fixed scale
-)
 
 
 def load_policy(path: Path | None) -> tuple[Policy, str]:

@@ -46,10 +46,8 @@ class CompareTables:
 def _per_sample(run: RunData) -> dict[tuple[str, str, str, str], tuple[dict[str, list[float]], dict[str, str]]]:
     rows: dict = defaultdict(list)
     for s in run.scores:
-        if not s.get("stratum") and not s.get("other_arm"):
-            value = s.get("value")
-            rows[(s["task"], s["scorer"], s["metric"], s["arm"])].append(
-                (str(s["sample_id"]), str(s.get("cluster") or s["sample_id"]), None if value is None else float(value)))
+        if s.stratum is None and s.other_arm is None:
+            rows[(s.task, s.scorer, s.metric, s.arm)].append((s.sample_id, s.cluster, s.value))
     return {key: stats.per_sample(r) for key, r in rows.items()}
 
 

@@ -105,20 +105,19 @@ def sample_payload(t: ReportTables) -> dict[str, Any]:
 def _charts(t: ReportTables) -> list[Markup]:
     out = []
     head = [(h.task, h.scorer, h.metric) for h in t.headline]
-    keys = head or sorted({(m.task, m.scorer, m.metric) for m in t.metrics if m.category and m.stratum is None})
+    keys = head or sorted({(m.task, m.scorer, m.metric) for m in t.metrics if m.family and m.stratum is None})
     by = {(m.task, m.scorer, m.metric, m.arm): m for m in t.metrics if m.statistic == "mean" and m.stratum is None}
     groups = [(f"{task} · {metric}", [(a, by[(task, sc, metric, a)].estimate, by[(task, sc, metric, a)].ci_low,
                                        by[(task, sc, metric, a)].ci_high) for a in t.arms if (task, sc, metric, a) in by])
               for task, sc, metric in keys]
     if groups:
         out.append(charts.bar_chart("Headline metrics per arm (mean, 95% CI)", groups, t.arms))
-    series: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    series: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for p in t.series:
-        series[p.chart][p.arm].append((p.x, p.y, p.ci_low, p.ci_high))
-    for name, by_arm in series.items():
-        if name.startswith("persona mixture"):
-            out.append(charts.stacked_bars(name + " (share of replies per persona)",
-                                           {a: [(x, y) for x, y, _, _ in pts] for a, pts in by_arm.items()}))
+        series[(p.chart, p.kind)][p.arm].append((p.x, p.y, p.ci_low, p.ci_high))
+    for (name, kind), by_arm in series.items():
+        if kind == "shares":
+            out.append(charts.stacked_bars(name, {a: [(x, y) for x, y, _, _ in pts] for a, pts in by_arm.items()}))
         else:
             out.append(charts.line_chart(name, dict(by_arm), t.arms))
     return out
@@ -127,8 +126,6 @@ def _charts(t: ReportTables) -> list[Markup]:
 def render_html(t: ReportTables) -> str:
     """The single-file HTML report of one run."""
     diffs_main = [d for d in t.diffs if {d.arm_a, d.arm_b} == {t.baseline_arm, t.target_arm}]
-    has_shift = any(p.chart.startswith("token shift") for p in t.series)
-    has_drift = any(p.chart.startswith("drift") for p in t.series)
-    return render_page("report.html.j2", t=t, diffs_main=diffs_main, charts=_charts(t), has_shift=has_shift,
-                       has_drift=has_drift, data=embed_json(sample_payload(t)),
+    return render_page("report.html.j2", t=t, diffs_main=diffs_main, charts=_charts(t),
+                       has_series=bool(t.series), data=embed_json(sample_payload(t)),
                        colors={a: charts.arm_color(t.arms, a) for a in t.arms})

@@ -10,31 +10,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from psm_eval.records import ArmEntry, GenerationRecord, MetricInfo, PromptRecord, Score, SummaryRecord
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
 
 __all__ = ["MetricRow", "DiffRow", "HeadlineRow", "SampleRow", "PairRow", "SeriesPoint", "ReportTables",
-           "build_tables", "pick_arms", "category_of", "sample_table", "SIGNIFICANCE"]
+           "build_tables", "pick_arms", "sample_table", "SIGNIFICANCE", "HEADLINE_FAMILIES"]
 
 SIGNIFICANCE = 0.05
-
-# The metrics the headline reads, by category: (scorer, metric).
-_CATEGORIES: dict[tuple[str, str], str] = {
-    ("exact_match", "correct"): "accuracy", ("contains", "correct"): "accuracy", ("regex", "correct"): "accuracy",
-    ("numeric", "correct"): "accuracy", ("choice_accuracy", "acc"): "accuracy",
-    ("rubric_judge", "rating"): "helpfulness", ("pairwise_judge", "preference"): "helpfulness",
-    ("reply_signals", "answered"): "helpfulness",
-    ("frame_integrity", "in_frame"): "persona consistency", ("frame_integrity", "keeps_identity"): "persona consistency",
-    ("drift", "consistent"): "persona consistency", ("persona_selection", "selects_persona"): "persona consistency",
-    ("persona_mixture", "assistant"): "persona consistency",
-    ("paraphrase_consistency", "agreement"): "persona consistency",
-}
-_CATEGORY_ORDER = ["helpfulness", "accuracy", "persona consistency"]
-
-
-def category_of(scorer: str, metric: str) -> str | None:
-    """`helpfulness`, `accuracy`, `persona consistency`, or None for a metric the headline skips."""
-    return _CATEGORIES.get((scorer, metric))
+# The families the headline shows, in order (which metric of a family: its scorer's `headline` declaration)
+HEADLINE_FAMILIES = ("helpfulness", "accuracy", "persona consistency")
 
 
 @dataclass(frozen=True)
@@ -53,7 +38,11 @@ class MetricRow:
     ci_high: float | None
     n: int
     n_unscored: int
-    category: str | None
+    family: str | None
+    """The metric's declared family (accuracy, helpfulness, persona consistency …); None when undeclared."""
+    direction: str
+    """`higher`, `lower` or `neither` is better, as declared."""
+    headline: bool
 
 
 @dataclass(frozen=True)
@@ -74,6 +63,8 @@ class DiffRow:
     p_holm: float | None
     significant: bool
     """Holm-adjusted p (the raw p when no adjustment is stored) below 0.05."""
+    direction: str = "neither"
+    """Which way is better for the metric, as declared."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +72,8 @@ class HeadlineRow:
     """The PSM headline for one metric: the prompted base arm against the post-trained arm."""
 
     category: str
+    """The metric's family."""
+    direction: str
     task: str
     scorer: str
     metric: str
@@ -134,9 +127,13 @@ class PairRow:
 
 @dataclass(frozen=True)
 class SeriesPoint:
-    """A point of a chart series: token shift by position, drift by turn, persona shares."""
+    """A point of a chart series, as a metric's declaration asks: by a stratum's values (token position),
+    by turn (drift), or shares of classes (persona mixture)."""
 
     chart: str
+    """The chart's title."""
+    kind: str
+    """`by_stratum`, `by_turn` or `shares` (the declared chart)."""
     arm: str
     x: str
     y: float | None
@@ -184,75 +181,73 @@ def sample_table(t: ReportTables) -> tuple[list[str], list[list[Any]]]:
     return header, rows
 
 
-def _stratum(s: dict | None) -> str | None:
-    return None if not s else f"{s.get('by')}={s.get('value')}"
+def _stratum(s: Any) -> str | None:
+    return None if s is None else f"{s.by}={s.value}"
 
 
-def _arm_kind(arm: dict) -> str:
-    return str((arm.get("renderer") or {}).get("kind") or str(arm.get("render", "")).partition(":")[0])
+def _arm_kind(arm: ArmEntry) -> str:
+    return arm.renderer.kind or arm.render.partition(":")[0]
 
 
-def _model_id(arm: dict) -> str:
-    model = arm.get("model") or {}
-    return f"{model.get('type')}:{sorted((model.get('args') or {}).items())}"
+def _model_id(arm: ArmEntry) -> str:
+    return f"{arm.model.type}:{sorted(arm.model.args.items())}"
 
 
 def pick_arms(run: RunData, baseline: str | None = None, target: str | None = None) -> tuple[str | None, str | None]:
     """The headline's arms: the first transcript-rendered arm, and the first chat-rendered arm on
     another model (the post-trained one). Named arms win; an unknown name is a ReportError."""
-    arms = run.manifest.get("arms", [])
-    names = [a["name"] for a in arms]
+    arms = run.manifest.arms
+    names = [a.name for a in arms]
     for given in (baseline, target):
         if given is not None and given not in names:
             raise ReportError(f"arm {given!r} is not in run {run.run_id} (arms: {', '.join(names)})")
     if baseline is None:
-        baseline = next((a["name"] for a in arms if _arm_kind(a) == "transcript"), names[0] if names else None)
+        baseline = next((a.name for a in arms if _arm_kind(a) == "transcript"), names[0] if names else None)
     if target is None:
-        base_model = next((_model_id(a) for a in arms if a["name"] == baseline), None)
-        chats = [a for a in arms if _arm_kind(a) == "chat" and a["name"] != baseline]
+        base_model = next((_model_id(a) for a in arms if a.name == baseline), None)
+        chats = [a for a in arms if _arm_kind(a) == "chat" and a.name != baseline]
         other = [a for a in chats if _model_id(a) != base_model]
-        pick = (other or chats or [a for a in arms if a["name"] != baseline] or [None])[0]
-        target = pick["name"] if pick else None
+        pick = (other or chats or [a for a in arms if a.name != baseline] or [None])[0]
+        target = pick.name if pick else None
     return baseline, target
 
 
-def _prompt_text(prompt: dict | None) -> str:
-    if not prompt:
+def _prompt_text(prompt: PromptRecord | None) -> str:
+    if prompt is None:
         return ""
-    if prompt.get("text") is not None:
-        return str(prompt["text"])
-    return "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in prompt.get("messages") or [])
+    if prompt.text is not None:
+        return prompt.text
+    return "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in prompt.messages or [])
 
 
-def _reply_text(g: dict) -> str:
-    if g.get("kind") == "loglikelihood" and g.get("continuations"):
-        lps = g.get("logprobs") or []
-        vals = [lp[0] if lp else None for lp in lps]
-        best = max((i for i, v in enumerate(vals) if v is not None), key=lambda i: vals[i], default=None)
-        return "\n".join(f"{'▶' if i == best else ' '} {'' if i >= len(vals) or vals[i] is None else f'{vals[i]:.3f}'}"
-                         f"  {c}" for i, c in enumerate(g["continuations"]))
-    return "" if g.get("output") is None else str(g["output"])
+def _reply_text(g: GenerationRecord) -> str:
+    if g.kind == "loglikelihood" and g.continuations:
+        vals = [lp[0] for lp in g.logprobs or []]
+        best = max(range(len(vals)), key=lambda i: vals[i], default=None)
+        return "\n".join(f"{'▶' if i == best else ' '} {'' if i >= len(vals) else f'{vals[i]:.3f}'}  {c}"
+                         for i, c in enumerate(g.continuations))
+    return "" if g.output is None else g.output
 
 
-def _scores_by_reply(scores: Iterable[dict]) -> tuple[dict, list[str]]:
+def _scores_by_reply(scores: Iterable[Score]) -> tuple[dict, list[str]]:
     """(task, sample, arm, turn, repeat) → (values, unscored, judge replies); per-sample scores
     (turn null) are keyed with turn/repeat None and merged into every reply of that sample × arm."""
     table: dict[tuple, tuple[dict, dict, list]] = defaultdict(lambda: ({}, {}, []))
     names: dict[str, None] = {}
     for s in scores:
-        if s.get("stratum"):
+        if s.stratum is not None:
             continue
-        name = f"{s['scorer']}.{s['metric']}"
+        name = f"{s.scorer}.{s.metric}"
         names[name] = None
-        values, unscored, judge = table[(s["task"], s["sample_id"], s["arm"], s.get("turn"), s.get("repeat"))]
-        values[name] = s.get("value")
-        if s.get("unscored"):
-            unscored[name] = str(s["unscored"])
-        for j in s.get("judge") or []:
-            if j.get("reply") is not None:
-                judge.append(f"{name}: {j['reply']}")
-            elif j.get("error"):
-                judge.append(f"{name}: judge error: {j['error']}")
+        values, unscored, judge = table[(s.task, s.sample_id, s.arm, s.turn, s.repeat)]
+        values[name] = s.value
+        if s.unscored:
+            unscored[name] = s.unscored
+        for j in s.judge:
+            if j.reply is not None:
+                judge.append(f"{name}: {j.reply}")
+            elif j.error:
+                judge.append(f"{name}: judge error: {j.error}")
     return table, list(names)
 
 
@@ -261,15 +256,14 @@ def _samples(run: RunData) -> tuple[list[SampleRow], list[str]]:
     empty: tuple[dict, dict, list] = ({}, {}, [])
     rows = []
     for g in run.generations:
-        turn, repeat = int(g.get("turn") or 0), int(g.get("repeat") or 0)
-        own = table.get((g["task"], g["sample_id"], g["arm"], turn, repeat), empty)
-        whole = table.get((g["task"], g["sample_id"], g["arm"], None, None), empty)
-        err = g.get("error") or {}
+        own = table.get((g.task, g.sample_id, g.arm, g.turn, g.repeat), empty)
+        whole = table.get((g.task, g.sample_id, g.arm, None, None), empty)
+        err = g.error
         rows.append(SampleRow(
-            task=g["task"], sample_id=str(g["sample_id"]), arm=g["arm"], turn=turn, repeat=repeat,
-            kind=str(g.get("kind", "")), status=str(g.get("status", "")), prompt=_prompt_text(g.get("prompt")),
-            reply=_reply_text(g), error=f"{err.get('kind', '')}: {err.get('message', '')}" if err else "",
-            scores={**whole[0], **own[0]}, unscored={**whole[1], **own[1]}, judge=whole[2] + own[2]))
+            task=g.task, sample_id=g.sample_id, arm=g.arm, turn=g.turn, repeat=g.repeat, kind=g.kind,
+            status=g.status, prompt=_prompt_text(g.prompt), reply=_reply_text(g),
+            error=f"{err.kind}: {err.message or ''}" if err else "", scores={**whole[0], **own[0]},
+            unscored={**whole[1], **own[1]}, judge=whole[2] + own[2]))
     return rows, names
 
 
@@ -286,20 +280,27 @@ def _pairs(samples: list[SampleRow], baseline: str | None, target: str | None) -
     return out
 
 
-def _metric_rows(records: list[dict]) -> tuple[list[MetricRow], list[DiffRow]]:
+def _declarations(run: RunData) -> dict[tuple[str, str, str], MetricInfo]:
+    return {(m.task, m.scorer, m.metric): m for m in (run.summary.metrics if run.summary else [])}
+
+
+def _metric_rows(records: list[SummaryRecord], declared: dict[tuple[str, str, str], MetricInfo]
+                 ) -> tuple[list[MetricRow], list[DiffRow]]:
     metrics, diffs = [], []
     for r in records:
-        common = dict(task=r["task"], scorer=r["scorer"], metric=r["metric"], stratum=_stratum(r.get("stratum")),
-                      estimate=r.get("estimate"), ci_low=r.get("ci_low"), ci_high=r.get("ci_high"), n=int(r.get("n") or 0))
-        if r.get("statistic") == "difference" and r.get("arm_pair"):
-            p = r.get("p_holm") if r.get("p_holm") is not None else r.get("p_value")
-            diffs.append(DiffRow(**common, arm_a=r["arm_pair"][0], arm_b=r["arm_pair"][1], p_value=r.get("p_value"),
-                                 p_holm=r.get("p_holm"), significant=p is not None and p < SIGNIFICANCE))
-        elif r.get("arm") is not None or r.get("arm_pair"):
-            arm = r.get("arm") or " vs ".join(r["arm_pair"])
-            metrics.append(MetricRow(**common, statistic=str(r.get("statistic")), arm=arm,
-                                     n_unscored=int(r.get("n_unscored") or 0),
-                                     category=category_of(r["scorer"], r["metric"])))
+        info = declared.get((r.task, r.scorer, r.metric))
+        direction = info.direction if info else "neither"
+        common = dict(task=r.task, scorer=r.scorer, metric=r.metric, stratum=_stratum(r.stratum),
+                      estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n)
+        if r.statistic == "difference" and r.arm_pair:
+            p = r.p_holm if r.p_holm is not None else r.p_value
+            diffs.append(DiffRow(**common, arm_a=r.arm_pair[0], arm_b=r.arm_pair[1], p_value=r.p_value,
+                                 p_holm=r.p_holm, significant=p is not None and p < SIGNIFICANCE, direction=direction))
+        elif r.arm is not None or r.arm_pair:
+            arm = r.arm or " vs ".join(r.arm_pair or ())
+            metrics.append(MetricRow(**common, statistic=r.statistic, arm=arm, n_unscored=r.n_unscored,
+                                     family=info.family if info else None, direction=direction,
+                                     headline=bool(info and info.headline)))
     return metrics, diffs
 
 
@@ -309,9 +310,8 @@ def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | No
     means = {(m.task, m.scorer, m.metric, m.arm): m for m in metrics if m.statistic == "mean" and m.stratum is None}
     rows = []
     for (task, scorer, metric, arm), b in means.items():
-        cat = category_of(scorer, metric)
         t = means.get((task, scorer, metric, target))
-        if arm != baseline or cat is None or t is None:
+        if arm != baseline or t is None or not b.headline or b.family not in HEADLINE_FAMILIES:
             continue
         d = next((x for x in diffs if (x.task, x.scorer, x.metric) == (task, scorer, metric) and x.stratum is None
                   and {x.arm_a, x.arm_b} == {baseline, target}), None)
@@ -320,62 +320,69 @@ def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | No
         lo, hi = (flip(d.ci_low), flip(d.ci_high)) if d else (None, None)
         share = (b.estimate / t.estimate) if b.estimate is not None and t.estimate else None
         rows.append(HeadlineRow(
-            category=cat, task=task, scorer=scorer, metric=metric, baseline=b.estimate, baseline_ci=(b.ci_low, b.ci_high),
-            target=t.estimate, target_ci=(t.ci_low, t.ci_high), difference=flip(d.estimate) if d else None,
+            category=b.family or "", direction=b.direction, task=task, scorer=scorer, metric=metric,
+            baseline=b.estimate, baseline_ci=(b.ci_low, b.ci_high), target=t.estimate,
+            target_ci=(t.ci_low, t.ci_high), difference=flip(d.estimate) if d else None,
             difference_ci=(lo, hi) if sign > 0 else (hi, lo), p_holm=d.p_holm if d else None,
             significant=bool(d and d.significant), share=share))
-    return sorted(rows, key=lambda r: (_CATEGORY_ORDER.index(r.category), r.task, r.scorer, r.metric))
+    return sorted(rows, key=lambda r: (HEADLINE_FAMILIES.index(r.category), r.task, r.scorer, r.metric))
 
 
-def _series(run: RunData, metrics: list[MetricRow]) -> list[SeriesPoint]:
+def _series(run: RunData, metrics: list[MetricRow], declared: dict[tuple[str, str, str], MetricInfo]
+            ) -> list[SeriesPoint]:
+    """Chart points, as each metric's declaration asks: by a stratum's values, shares, or by turn."""
     out = []
     for m in metrics:
-        if m.scorer == "token_shift" and m.statistic == "mean" and m.stratum and m.stratum.startswith("token_position="):
-            out.append(SeriesPoint(f"token shift: {m.metric}", m.arm, m.stratum.split("=", 1)[1], m.estimate,
-                                   m.ci_low, m.ci_high, m.n))
-        if m.scorer == "persona_mixture" and m.statistic == "mean" and m.stratum is None and m.metric != "entropy":
-            out.append(SeriesPoint(f"persona mixture: {m.task}", m.arm, m.metric, m.estimate, m.ci_low, m.ci_high, m.n))
-    turns: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+        info = declared.get((m.task, m.scorer, m.metric))
+        if info is None or m.statistic != "mean":
+            continue
+        if info.chart == "by_stratum" and m.stratum and m.stratum.startswith(f"{info.chart_by}="):
+            out.append(SeriesPoint(f"{info.family}: {m.metric} by {info.chart_by} · {m.task}", "by_stratum", m.arm,
+                                   m.stratum.split("=", 1)[1], m.estimate, m.ci_low, m.ci_high, m.n))
+        if info.chart == "shares" and m.stratum is None:
+            out.append(SeriesPoint(f"{info.family}: {m.task} (share of replies per class)", "shares", m.arm,
+                                   m.metric, m.estimate, m.ci_low, m.ci_high, m.n))
+    by_turn = {(k[0], k[1], k[2]) for k, i in declared.items() if i.chart == "by_turn"}
+    turns: dict[tuple[str, str, str, str, int], list[float]] = defaultdict(list)
     for s in run.scores:
-        if s["scorer"] == "drift" and s["metric"] == "consistent" and not s.get("stratum") and s.get("value") is not None:
-            turns[(s["task"], s["arm"], int(s.get("turn") or 0))].append(float(s["value"]))
-    for (task, arm, turn), vals in sorted(turns.items()):
-        out.append(SeriesPoint(f"drift by turn: {task}", arm, str(turn), sum(vals) / len(vals), n=len(vals)))
+        if (s.task, s.scorer, s.metric) in by_turn and s.stratum is None and s.value is not None:
+            turns[(s.task, s.scorer, s.metric, s.arm, s.turn or 0)].append(s.value)
+    for (task, scorer, metric, arm, turn), vals in sorted(turns.items()):
+        out.append(SeriesPoint(f"{metric} by turn · {task}", "by_turn", arm, str(turn), sum(vals) / len(vals),
+                               n=len(vals)))
     return out
 
 
 def _run_info(run: RunData) -> list[tuple[str, str]]:
     m = run.manifest
-    rows = [(k, str(m.get(k))) for k in ("run_id", "status", "created", "started", "ended", "seed", "limit",
-                                          "git_revision", "schema_version") if k in m]
-    for t in m.get("tasks", []):
-        rows.append((f"task {t.get('name')}", f"v{t.get('version')} {t.get('kind')}/{t.get('mode')} "
-                                              f"{t.get('n_samples')} samples, data {str(t.get('data_hash'))[:12]}"))
-    for a in m.get("arms", []):
-        model = a.get("model") or {}
-        rows.append((f"arm {a.get('name')}", f"{model.get('type')}:{model.get('args')} render={a.get('render')} "
-                                             f"template_hash={(a.get('renderer') or {}).get('template_hash')}"))
-    for arm, c in (m.get("counts") or {}).items():
-        rows.append((f"counts {arm}", f"{c.get('ok', 0)} ok, {c.get('failed', 0)} failed"))
-    for k, v in (m.get("packages") or {}).items():
+    rows = [(k, str(getattr(m, k))) for k in ("run_id", "status", "created", "started", "ended", "seed", "limit",
+                                               "git_revision", "schema_version")]
+    for t in m.tasks:
+        rows.append((f"task {t.name}", f"v{t.version} {t.kind}/{t.mode} {t.n_samples} samples, data {t.data_hash[:12]}"))
+    for a in m.arms:
+        rows.append((f"arm {a.name}", f"{a.model.type}:{a.model.args} render={a.render} "
+                                      f"template_hash={a.renderer.template_hash}"))
+    for arm, c in m.counts.items():
+        rows.append((f"counts {arm}", f"{c.ok} ok, {c.failed} failed"))
+    for k, v in m.packages.items():
         rows.append((f"package {k}", str(v)))
     s = run.summary
-    rows += [("scored_at", str(s.get("scored_at"))), ("judge", str(s.get("judge")))]
-    rows += [(f"scorer {x.get('task')}/{x.get('scorer')}", f"v{x.get('scorer_version')} {x.get('args')}")
-             for x in s.get("scorers", [])]
+    if s is not None:
+        rows += [("scored_at", s.scored_at), ("judge", str(s.judge))]
+        rows += [(f"scorer {x.task}/{x.scorer}", f"v{x.scorer_version} {x.args}") for x in s.scorers]
     return rows
 
 
 def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: str | None = None) -> ReportTables:
     """The report's table model for one run."""
     baseline, target = pick_arms(run, baseline_arm, target_arm)
-    metrics, diffs = _metric_rows(run.summary.get("records", []))
+    declared = _declarations(run)
+    metrics, diffs = _metric_rows(run.summary.records if run.summary else [], declared)
     samples, names = _samples(run)
     return ReportTables(
-        run_id=run.run_id, run_status=str(run.manifest.get("status")), arms=run.arm_names, tasks=run.task_names,
-        baseline_arm=baseline, target_arm=target,
-        arm_renderers={a["name"]: str(a.get("render")) for a in run.manifest.get("arms", [])},
+        run_id=run.run_id, run_status=run.manifest.status, arms=run.arm_names, tasks=run.task_names,
+        baseline_arm=baseline, target_arm=target, arm_renderers={a.name: a.render for a in run.manifest.arms},
         run_info=_run_info(run), metrics=metrics, diffs=diffs, headline=_headline(metrics, diffs, baseline, target),
-        samples=samples, pairs=_pairs(samples, baseline, target), series=_series(run, metrics),
-        unscored=list(run.summary.get("unscored", [])), skipped=list(run.summary.get("skipped", [])),
-        score_names=names)
+        samples=samples, pairs=_pairs(samples, baseline, target), series=_series(run, metrics, declared),
+        unscored=[u.model_dump() for u in run.summary.unscored] if run.summary else [],
+        skipped=[k.model_dump() for k in run.summary.skipped] if run.summary else [], score_names=names)

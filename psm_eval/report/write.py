@@ -10,7 +10,7 @@ from urllib.parse import quote
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import load_run_data
 from psm_eval.report.tables import ReportTables, build_tables
-from psm_eval.run.store import MANIFEST, write_json_atomic
+from psm_eval.records import MANIFEST, write_json_atomic, write_text_atomic
 
 __all__ = ["FORMATS", "write_reports", "write_index", "write_compare", "default_out"]
 
@@ -24,11 +24,8 @@ def default_out(name: str) -> Path:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     # lone surrogates from model output become visible escapes instead of failing the write
-    tmp.write_bytes(text.encode("utf-8", errors="backslashreplace"))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text)
 
 
 def write_tables(t: ReportTables, out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
@@ -96,7 +93,7 @@ def write_index(root: Path | str, out: Path | str | None = None) -> Path:
         t = build_tables(run)
         report = out_file.parent / run.run_id / "report.html"
         runs.append({
-            "run_id": run.run_id, "created": str(run.manifest.get("created", "")), "status": t.run_status,
+            "run_id": run.run_id, "created": run.manifest.created, "status": t.run_status,
             "tasks": t.tasks, "arms": t.arms, "path": str(path),
             "headline": [f"{h.task} {h.metric}: {_f(h.baseline)} → {_f(h.target)}" for h in t.headline],
             "link": "./" + "/".join(quote(p) for p in (run.run_id, "report.html")) if report.exists() else None})

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from psm_eval.run.store import dumps
+from psm_eval.records.io import dumps
 from psm_eval.types import GenRequest, LLRequest, Outcome
 
 __all__ = ["ResponseCache", "CachedBackend", "default_cache_dir"]
@@ -90,8 +90,9 @@ class CachedBackend:
         self.inner = inner
         self.cache = cache
         self.info = inner.info
-        self.concurrency = getattr(inner, "concurrency", 1)
-        self._model = hashlib.sha256(dumps(inner.fingerprint(cache.digest_file)).encode()).hexdigest()
+        self.capabilities = inner.capabilities
+        self._fingerprint = inner.fingerprint(cache.digest_file)
+        self._model = hashlib.sha256(dumps(self._fingerprint).encode()).hexdigest()
         self.hits = 0
         self.misses = 0
 
@@ -119,6 +120,9 @@ class CachedBackend:
                 out[i] = outcome
                 self.cache.put(keys[i], outcome)
         return [o for o in out if o is not None]
+
+    def fingerprint(self, digest_file: Any = None) -> dict[str, Any] | None:
+        return self._fingerprint
 
     def close(self) -> None:
         self.inner.close()

@@ -14,15 +14,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from psm_eval.run.config import RunConfig
-from psm_eval.errors import StoreError
-from psm_eval.render import make_renderer
-from psm_eval.run.store import CONFIG, GENERATIONS, MANIFEST, RunStore, dumps, read_jsonl, write_json_atomic
 from psm_eval.data.task import Task
+from psm_eval.errors import StoreError
+from psm_eval.records import (ArmConfig, ArmEntry, Counts, Manifest, RendererEntry, RunConfig, TaskEntry, dumps,
+                              iter_generations, write_config, write_manifest)
+from psm_eval.redact import redact_text
+from psm_eval.render import make_renderer
 
-__all__ = ["new_run_dir", "create_run_dir", "new_manifest", "finish_manifest", "check_resumable", "SCHEMA_VERSION"]
+__all__ = ["new_run_dir", "create_run_dir", "new_manifest", "finish_manifest", "check_resumable"]
 
-SCHEMA_VERSION = 1
 PACKAGES = ("psm_eval", "lm_eval", "torch", "transformers", "datasets", "tokenizers", "jinja2", "pandas")
 
 
@@ -46,7 +46,7 @@ def new_run_dir(out: Path, config: RunConfig) -> Path:
 
 
 def create_run_dir(out: Path, config: RunConfig, stored: dict[str, Any],
-                   manifest: Callable[[str], dict[str, Any]]) -> Path:
+                   manifest: Callable[[str], Manifest]) -> Path:
     """A new run folder that holds its config and first manifest from the moment it exists.
 
     Both are written into a hidden `.starting-*` folder that is then renamed into place, so a run
@@ -55,10 +55,10 @@ def create_run_dir(out: Path, config: RunConfig, stored: dict[str, Any],
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".starting-", dir=out))
     try:
-        write_json_atomic(tmp / CONFIG, stored)
+        write_config(tmp, stored)
         while True:
             path = new_run_dir(out, config)
-            write_json_atomic(tmp / MANIFEST, manifest(path.name))
+            write_manifest(tmp, manifest(path.name))
             try:
                 os.rename(tmp, path)
                 return path
@@ -88,51 +88,50 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _task_entry(task: Task) -> dict[str, Any]:
-    return {"name": task.name, "version": task.version, "data_hash": task.data_hash, "kind": task.spec.kind,
-            "mode": task.spec.mode, "n_samples": len(task.samples), "path": str(task.directory),
-            "spec": task.spec.model_dump(mode="json")}
+def _task_entry(task: Task) -> TaskEntry:
+    return TaskEntry(name=task.name, version=task.version, data_hash=task.data_hash, kind=task.spec.kind,
+                     mode=task.spec.mode, n_samples=len(task.samples), path=str(task.directory),
+                     spec=task.spec.model_dump(mode="json"))
 
 
-def _arm_entry(arm: Any) -> dict[str, Any]:
-    entry = arm.public()
+def arm_entry(arm: ArmConfig) -> ArmEntry:
+    """An arm as the manifest records it: its config (secrets masked) and its renderer."""
     renderer = make_renderer(arm.render)
-    entry["renderer"] = {"spec": arm.render, "kind": arm.render.partition(":")[0],
-                         "template_hash": getattr(renderer, "sha256", None)}
-    return entry
+    return ArmEntry(**arm.public(), renderer=RendererEntry(
+        spec=arm.render, kind=arm.render.partition(":")[0], template_hash=getattr(renderer, "sha256", None)))
 
 
-def new_manifest(run_id: str, config: RunConfig, tasks: Sequence[Task]) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "created", "created": _now(),
-        "started": _now(), "ended": None, "resumed": [], "seed": config.seed, "limit": config.limit,
-        "tasks": [_task_entry(t) for t in tasks], "arms": [_arm_entry(a) for a in config.arms],
-        "packages": _versions(), "git_revision": _git_revision(), "counts": {}, "error": None,
-    }
+def new_manifest(run_id: str, config: RunConfig, tasks: Sequence[Task], shard: str | None = None) -> Manifest:
+    return Manifest(run_id=run_id, status="created", created=_now(), started=_now(), seed=config.seed,
+                    limit=config.limit, shard=shard, tasks=[_task_entry(t) for t in tasks],
+                    arms=[arm_entry(a) for a in config.arms], packages=_versions(), git_revision=_git_revision())
 
 
-def finish_manifest(manifest: dict[str, Any], store: RunStore, exc: BaseException | None) -> dict[str, Any]:
-    """Status, end time and record counts; KeyboardInterrupt marks the run cancelled."""
+def count_records(folder: Path) -> dict[str, Counts]:
+    """Stored generation records per arm, by status."""
     counts: dict[str, dict[str, int]] = {}
-    for r in read_jsonl(store.path / GENERATIONS):
-        c = counts.setdefault(r["arm"], {"ok": 0, "failed": 0})
-        c["ok" if r["status"] == "ok" else "failed"] += 1
+    for r in iter_generations(folder):
+        c = counts.setdefault(r.arm, {"ok": 0, "failed": 0})
+        c["ok" if r.ok else "failed"] += 1
+    return {arm: Counts(**c) for arm, c in counts.items()}
+
+
+def finish_manifest(manifest: Manifest, folder: Path, exc: BaseException | None) -> Manifest:
+    """Status, end time and record counts; KeyboardInterrupt marks the run cancelled."""
     status = "complete" if exc is None else "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
-    error = None if exc is None else f"{type(exc).__name__}: {exc}"[:500]
-    from psm_eval.redact import redact_text
-
-    return {**manifest, "status": status, "ended": _now(), "counts": counts,
-            "error": redact_text(error) if error else None}
+    error = None if exc is None else redact_text(f"{type(exc).__name__}: {exc}"[:500])
+    return manifest.model_copy(update={"status": status, "ended": _now(), "counts": count_records(folder),
+                                       "error": error})
 
 
-def check_resumable(manifest: dict[str, Any], tasks: Sequence[Task]) -> None:
-    """A resumed run must see the same task versions and data it started with."""
-    stored = {t["name"]: t for t in manifest.get("tasks", [])}
+def check_resumable(manifest: Manifest, tasks: Sequence[Task]) -> Manifest:
+    """A resumed run must see the same task versions and data it started with; returns the manifest
+    with this resume's time added."""
     for task in tasks:
-        before = stored.get(task.name)
+        before = manifest.task(task.name)
         if before is None:
             raise StoreError(f"cannot resume: task '{task.name}' was not part of this run")
-        if before["version"] != task.version or before["data_hash"] != task.data_hash:
+        if before.version != task.version or before.data_hash != task.data_hash:
             raise StoreError(f"cannot resume: task '{task.name}' changed since the run started "
-                             f"(version {before['version']} → {task.version} or its data); start a new run")
-    manifest["resumed"] = [*manifest.get("resumed", []), _now()]
+                             f"(version {before.version} → {task.version} or its data); start a new run")
+    return manifest.model_copy(update={"resumed": [*manifest.resumed, _now()]})

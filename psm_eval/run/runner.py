@@ -1,8 +1,8 @@
 """The generation stage: samples × arms → `generations.jsonl`, batched, resumable, deterministic.
 
-`run()` is the whole pipeline in named steps: load tasks, open the run folder, then for each arm
-create its backend, render, request in chunks and append one record per sample × arm × turn ×
-repeat. Records already stored are never requested again; failures are stored as failures.
+`run()` is the whole stage in named steps: load tasks, open the run folder, then per arm create its
+backend, plan the records it owes (typed jobs in a canonical order), and ask for them chunk by chunk
+through one loop. Records already stored are never requested again; failures are stored as failures.
 """
 
 from __future__ import annotations
@@ -10,28 +10,27 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterator, Literal, Sequence
 
 from tqdm import tqdm
 
 from psm_eval.backends import Backend, check_model_type, create_backend
-from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir
-from psm_eval.run.config import ArmConfig, RunConfig, stored_config
-from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError
-from psm_eval.run.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
-from psm_eval.render import Renderer, make_renderer
-from psm_eval.run.store import GENERATIONS, RunStore, read_jsonl
 from psm_eval.data.task import Task, load_task
+from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError
+from psm_eval.records import (ArmConfig, CacheStats, ErrorInfo, GenerationRecord, GenSettings, PromptRecord,
+                              RunConfig, RunStore, iter_generations, read_manifest, record_key,
+                              write_manifest)
+from psm_eval.render import Renderer, make_renderer
+from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir
+from psm_eval.run.config import stored_config
+from psm_eval.run.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
 from psm_eval.types import GenRequest, LLRequest, Outcome, Prompt, Sample, Turn
 
-__all__ = ["run", "with_system", "record_key", "planned_keys", "shard_of", "parse_shard", "CHUNK"]
+__all__ = ["run", "with_system", "record_key", "planned_keys", "plan_arm", "Job", "shard_of", "parse_shard",
+           "CHUNK"]
 
 CHUNK = 32
 BackendFactory = Callable[[ArmConfig], Backend]
-
-
-def record_key(task: str, sample_id: str, arm: str, turn: int, repeat: int) -> str:
-    return f"{task}/{sample_id}/{arm}/t{turn}/r{repeat}"
 
 
 def request_seed(seed: int, key: str) -> int:
@@ -58,11 +57,57 @@ def _shard(task: Task, shard: tuple[int, int] | None) -> Task:
     return replace(task, samples=tuple(s for s in task.samples if shard_of(task.name, s.id, n) == k))
 
 
+# ---- the plan: typed jobs in canonical order ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    """One record an arm owes."""
+
+    task: Task
+    sample: Sample
+    turn: int
+    """User-turn index of the reply."""
+    repeat: int
+    kind: Literal["generate", "loglikelihood"]
+    key: str
+
+
+def plan_arm(task: Task, arm: str) -> list[list[Job]]:
+    """The records an arm owes for a task, as waves in canonical order (turn, sample, repeat). A wave's
+    jobs can be asked together; in rollout mode wave t needs wave t−1's replies."""
+    spec = task.spec
+    if spec.kind == "multiple_choice":
+        return [[_job(task, s, len(s.user_turn_indices()) - 1, 0, "loglikelihood", arm) for s in task.samples]]
+    repeats = spec.generation.repeats
+    if spec.mode == "rollout":
+        turns = max((len(s.user_turn_indices()) for s in task.samples), default=0)
+        return [[_job(task, s, t, r, "generate", arm) for s in task.samples if t < len(s.user_turn_indices())
+                 for r in range(repeats)] for t in range(turns)]
+    return [[_job(task, s, len(s.user_turn_indices()) - 1, r, "generate", arm) for s in task.samples
+             for r in range(repeats)]]
+
+
+def _job(task: Task, sample: Sample, turn: int, repeat: int, kind: Literal["generate", "loglikelihood"],
+         arm: str) -> Job:
+    return Job(task, sample, turn, repeat, kind, record_key(task.name, sample.id, arm, turn, repeat))
+
+
+def planned_keys(task: Task, arm: str) -> Iterator[tuple[tuple[int, int, int], str]]:
+    """Every record key an arm owes for a task, with its canonical (turn, sample, repeat) rank."""
+    index = {s.id: i for i, s in enumerate(task.samples)}
+    rollout = task.spec.mode == "rollout" and task.spec.kind == "generate"
+    for wave in plan_arm(task, arm):
+        for job in wave:
+            yield (job.turn if rollout else 0, index[job.sample.id], job.repeat), job.key
+
+
+# ---- the stage -------------------------------------------------------------------------------------
+
 def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
         backend_factory: BackendFactory | None = None, shard: tuple[int, int] | None = None) -> Path:
     """Generate every record the config asks for (this shard's samples only); return the run folder."""
     if resume is not None:
-        stored = RunStore(resume).read_manifest().get("shard")
+        stored = read_manifest(resume).shard
         shard = parse_shard(stored) if stored else None
     tasks = [_shard(load_task(ref, limit=config.limit), shard) for ref in config.tasks]
     renderers = {arm.name: make_renderer(arm.render) for arm in config.arms}  # fail before loading models
@@ -71,30 +116,30 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
     if resume is None:
         shard_text = f"{shard[0]}/{shard[1]}" if shard else None
         path = create_run_dir(Path(config.out), config, stored_config(config),
-                              lambda run_id: {**new_manifest(run_id, config, tasks), "shard": shard_text})
+                              lambda run_id: new_manifest(run_id, config, tasks, shard_text))
     else:
         path = resume
     make = backend_factory or (lambda arm: create_backend(arm.model_spec(), retries=arm.retries))
     cache = ResponseCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir()) if config.cache else None
     with RunStore(path) as store:
         # only what later turns need (status, output), never whole records: runs stream
-        done = {r["key"]: (r["status"], r["output"]) for r in read_jsonl(store.path / GENERATIONS, repair=True)}
-        manifest = store.read_manifest()
+        done = {r.key: (r.status, r.output) for r in iter_generations(path, repair=True)}
+        manifest = read_manifest(path)
         if resume is not None:
-            check_resumable(manifest, tasks)
-        manifest["status"] = "running"
+            manifest = check_resumable(manifest, tasks)
+        manifest = manifest.model_copy(update={"status": "running"})
         budget = _Budget(config.max_error_rate, sum(1 for s, _ in done.values() if s == "ok"),
                          sum(1 for s, _ in done.values() if s != "ok"))
         try:
-            store.write_manifest(manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
+            write_manifest(path, manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
             for arm in config.arms:
-                hits = _run_arm(store, arm, renderers[arm.name], tasks, done, config.seed, make, progress, cache,
-                                budget)
-                manifest.setdefault("cache", {})[arm.name] = hits
+                stats = _run_arm(store, arm, renderers[arm.name], tasks, done, config.seed, make, progress, cache,
+                                 budget)
+                manifest = manifest.model_copy(update={"cache": {**manifest.cache, arm.name: stats}})
             budget.check()  # a resumed run with nothing left to ask still answers to its budget
-            store.write_manifest(finish_manifest(manifest, store, None))
+            write_manifest(path, finish_manifest(manifest, path, None))
         except BaseException as exc:
-            store.write_manifest(finish_manifest(manifest, store, exc))
+            write_manifest(path, finish_manifest(manifest, path, exc))
             raise
         finally:
             if cache is not None:
@@ -125,55 +170,82 @@ class _Budget:
 
 
 @dataclass
-class _Ctx:
+class _Arm:
+    """One arm at work: where records go, how prompts are made, and what is already stored."""
+
     store: RunStore
     arm: ArmConfig
     renderer: Renderer
-    backend: Backend | None
+    backend: Backend
     done: dict[str, tuple[str, str | None]]
     seed: int
-    bar: Any
+    bar: tqdm
+    budget: _Budget
     chunk: int = CHUNK
-    budget: _Budget | None = None
 
 
-def _run_arm(store: RunStore, arm: ArmConfig, renderer: Renderer, tasks: Sequence[Task], done: dict[str, tuple],
-             seed: int, make: BackendFactory, progress: bool, cache: ResponseCache | None,
-             budget: _Budget | None = None) -> dict[str, int]:
+def _run_arm(store: RunStore, arm: ArmConfig, renderer: Renderer, tasks: Sequence[Task],
+             done: dict[str, tuple[str, str | None]], seed: int, make: BackendFactory, progress: bool,
+             cache: ResponseCache | None, budget: _Budget) -> CacheStats:
     """Generate an arm's missing records; return its cache hits and misses."""
-    todo = sum(1 for t in tasks for _, key in planned_keys(t, arm.name) if key not in done)
+    waves = [wave for task in tasks for wave in plan_arm(task, arm.name)]
+    todo = sum(1 for wave in waves for job in wave if job.key not in done)
     if todo == 0:
-        return {"hits": 0, "misses": 0}
-    backend: Any = make(arm)
-    if cache is not None and hasattr(backend, "fingerprint"):
-        backend = CachedBackend(backend, cache)
+        return CacheStats()
+    backend: Backend = make(arm)
+    cached = None
+    if cache is not None and backend.fingerprint(cache.digest_file) is not None:
+        backend = cached = CachedBackend(backend, cache)
     bar = tqdm(total=todo, desc=f"arm {arm.name}", unit="req", disable=not progress, leave=True)
     # concurrent API arms get chunks long enough to keep every worker busy between syncs
-    chunk = max(CHUNK, 4 * getattr(backend, "concurrency", 1))
-    ctx = _Ctx(store, arm, renderer, backend, done, seed, bar, chunk, budget)
+    chunk = max(CHUNK, 4 * backend.capabilities.concurrency)
+    ctx = _Arm(store, arm, renderer, backend, done, seed, bar, budget, chunk)
     try:
-        for task in tasks:
-            if task.spec.kind == "multiple_choice":
-                _run_choice(ctx, task)
-            elif task.spec.mode == "rollout":
-                _run_rollout(ctx, task)
-            else:
-                _run_gold(ctx, task)
+        for wave in waves:
+            _run_wave(ctx, wave)
     finally:
         bar.close()
         backend.close()
-    return {"hits": getattr(backend, "hits", 0), "misses": getattr(backend, "misses", todo)}
+    return CacheStats(hits=cached.hits, misses=cached.misses) if cached else CacheStats(misses=todo)
 
 
-def planned_keys(task: Task, arm: str) -> Iterable[tuple[tuple[int, int, int], str]]:
-    """Every record key an arm owes for a task, with its canonical (turn, sample, repeat) order."""
-    repeats = task.spec.generation.repeats if task.spec.kind == "generate" else 1
-    rollout = task.spec.mode == "rollout" and task.spec.kind == "generate"
-    for i, s in enumerate(task.samples):
-        n_user = len(s.user_turn_indices())
-        for t in (range(n_user) if rollout else [n_user - 1]):
-            for r in range(repeats):
-                yield (t if rollout else 0, i, r), record_key(task.name, s.id, arm, t, r)
+def _temperature(ctx: _Arm, task: Task) -> float:
+    return ctx.arm.temperature if ctx.arm.temperature is not None else task.spec.generation.temperature
+
+
+def _chunks(ctx: _Arm, wave: list[Job]) -> Iterator[tuple[list[Job], list[bool]]]:
+    """Canonical chunks of a wave (the same boundaries on every run and resume), each with which of its
+    records are still missing; complete chunks are skipped."""
+    for start in range(0, len(wave), ctx.chunk):
+        chunk = wave[start:start + ctx.chunk]
+        missing = [job.key not in ctx.done for job in chunk]
+        if any(missing):
+            yield chunk, missing
+
+
+def _run_wave(ctx: _Arm, wave: list[Job]) -> None:
+    """Ask for the missing records of each chunk and store them in job order (the canonical order
+    `merge` reproduces). Where sampling is seeded per batch, a sampled chunk is asked whole, so a
+    resumed run forms the same batch and draws the same replies."""
+    for chunk, missing in _chunks(ctx, wave):
+        whole = (chunk[0].kind == "generate" and _temperature(ctx, chunk[0].task) > 0
+                 and not ctx.backend.capabilities.per_request_seed)
+        send = [k for k in range(len(chunk)) if missing[k] or whole]
+        prompts = {k: _prompt(ctx, chunk[k]) for k in send}
+        requests = {k: _request(ctx, chunk[k], p) for k, p in prompts.items() if isinstance(p, Prompt)}
+        answers = dict(zip(requests, _ask(ctx.backend, list(requests.values())))) if requests else {}
+        for k, job in enumerate(chunk):
+            if missing[k]:
+                sent = requests.get(k)
+                _store(ctx, job, sent, answers[k] if sent is not None else prompts[k])  # type: ignore[arg-type]
+        ctx.store.sync()
+        ctx.budget.check()
+
+
+def _ask(backend: Backend, requests: list[GenRequest | LLRequest]) -> list[Outcome]:
+    if isinstance(requests[0], GenRequest):
+        return backend.generate(requests)  # type: ignore[arg-type]
+    return backend.loglikelihood(requests)  # type: ignore[arg-type]
 
 
 def with_system(turns: Sequence[Turn], system: str | None) -> tuple[Turn, ...]:
@@ -182,143 +254,57 @@ def with_system(turns: Sequence[Turn], system: str | None) -> tuple[Turn, ...]:
     return (Turn("system", system), *turns)
 
 
-def _render(ctx: _Ctx, turns: Sequence[Turn]) -> Prompt | Outcome:
-    assert ctx.backend is not None
+def _render(ctx: _Arm, turns: Sequence[Turn]) -> Prompt | Outcome:
     try:
         return ctx.renderer.render(with_system(turns, ctx.arm.system), ctx.backend.info)
     except RenderError as exc:
         return Outcome.failure("render_error", str(exc))
 
 
-def _base_record(ctx: _Ctx, task: Task, sample: Sample, turn: int, repeat: int, kind: str) -> dict[str, Any]:
-    return {"key": record_key(task.name, sample.id, ctx.arm.name, turn, repeat), "task": task.name,
-            "task_version": task.version, "sample_id": sample.id, "arm": ctx.arm.name, "turn": turn,
-            "repeat": repeat, "kind": kind, "gen": None, "continuations": None}
-
-
-def _store(ctx: _Ctx, record: dict, prompt: Prompt | None, outcome: Outcome) -> None:
-    record.update({
-        "prompt": prompt.to_json() if prompt is not None else None,
-        "status": "ok" if outcome.ok else "failed",
-        "output": outcome.output if outcome.ok else None,
-        "finish": outcome.finish,
-        "logprobs": [list(p) for p in outcome.logprobs] if outcome.logprobs is not None else None,
-        "error": None if outcome.ok else {"kind": outcome.error_kind, "message": outcome.error},
-        "attempts": outcome.attempts,
-    })
-    ctx.store.append(record)
-    ctx.done[record["key"]] = (record["status"], record["output"])
-    ctx.bar.update(1)
-    if ctx.budget is not None:
-        ctx.budget.count(outcome.ok)
-
-
-def _gen_request(ctx: _Ctx, task: Task, key: str, prompt: Prompt) -> GenRequest:
-    g = task.spec.generation
-    temperature = ctx.arm.temperature if ctx.arm.temperature is not None else g.temperature
-    return GenRequest(key=key, prompt=prompt, max_gen_toks=ctx.arm.max_gen_toks or g.max_gen_toks,
-                      temperature=temperature, top_p=ctx.arm.top_p if ctx.arm.top_p is not None else g.top_p,
-                      until=tuple(dict.fromkeys((*prompt.stop, *g.until))), seed=request_seed(ctx.seed, key))
-
-
-def _gen_settings(req: GenRequest) -> dict[str, Any]:
-    return {"max_gen_toks": req.max_gen_toks, "temperature": req.temperature, "top_p": req.top_p,
-            "until": list(req.until), "seed": req.seed}
-
-
-Job = tuple[dict, Callable[[], "Prompt | Outcome"]]
-
-
-def _chunks(ctx: _Ctx, jobs: list[Job]) -> Iterable[tuple[list[Job], list[bool]]]:
-    """Canonical chunks over an arm's full plan for a task (the same boundaries on every run and
-    resume), each with which of its records are still missing; complete chunks are skipped."""
-    for start in range(0, len(jobs), ctx.chunk):
-        chunk = jobs[start:start + ctx.chunk]
-        missing = [record["key"] not in ctx.done for record, _ in chunk]
-        if any(missing):
-            yield chunk, missing
-
-
-def _generate(ctx: _Ctx, task: Task, jobs: list[Job]) -> None:
-    """Generate the missing records of each chunk and store them in job order (the canonical
-    order `merge` reproduces). Sampled chunks are regenerated whole: sampling is seeded per batch,
-    so the same batch must be formed again for a resumed run to draw the same replies."""
-    assert ctx.backend is not None
-    temperature = ctx.arm.temperature if ctx.arm.temperature is not None else task.spec.generation.temperature
-    for chunk, missing in _chunks(ctx, jobs):
-        send = [k for k in range(len(chunk)) if missing[k] or temperature > 0]
-        prompts = {k: chunk[k][1]() for k in send}
-        requests = {k: _gen_request(ctx, task, chunk[k][0]["key"], p) for k, p in prompts.items()
-                    if not isinstance(p, Outcome)}
-        answers = dict(zip(requests, ctx.backend.generate(list(requests.values())))) if requests else {}
-        for k, (record, _) in enumerate(chunk):
-            if not missing[k]:
-                continue
-            prompt = prompts[k]
-            if isinstance(prompt, Outcome):
-                _store(ctx, record, None, prompt)
-            else:
-                _store(ctx, {**record, "gen": _gen_settings(requests[k])}, prompt, answers[k])
-        ctx.store.sync()
-        if ctx.budget is not None:
-            ctx.budget.check()
-
-
-def _run_gold(ctx: _Ctx, task: Task) -> None:
-    jobs: list[Job] = []
-    for sample in task.samples:
-        turn = len(sample.user_turn_indices()) - 1
-        for r in range(task.spec.generation.repeats):
-            jobs.append((_base_record(ctx, task, sample, turn, r, "generate"),
-                         lambda s=sample: _render(ctx, s.turns)))
-    _generate(ctx, task, jobs)
-
-
-def _run_rollout(ctx: _Ctx, task: Task) -> None:
-    """Turn by turn: each arm's own earlier replies are fed back; user turns come from the data."""
-    max_turns = max((len(s.user_turn_indices()) for s in task.samples), default=0)
-    for t in range(max_turns):
-        jobs: list[Job] = []
-        for sample in task.samples:
-            if t >= len(sample.user_turn_indices()):
-                continue
-            for r in range(task.spec.generation.repeats):
-                jobs.append((_base_record(ctx, task, sample, t, r, "generate"),
-                             lambda s=sample, t=t, r=r: _rollout_prompt(ctx, task, s, t, r)))
-        _generate(ctx, task, jobs)
-
-
-def _rollout_prompt(ctx: _Ctx, task: Task, sample: Sample, t: int, r: int) -> Prompt | Outcome:
-    turns: list[Turn] = [x for x in sample.turns if x.role == "system"]
-    users = [x for x in sample.turns if x.role == "user"]
-    for j in range(t):
+def _prompt(ctx: _Arm, job: Job) -> Prompt | Outcome:
+    """The job's prompt: the data's dialogue, or (rollout) the user turns with the arm's own earlier replies."""
+    if job.kind == "loglikelihood" or job.task.spec.mode != "rollout":
+        return _render(ctx, job.sample.turns)
+    turns: list[Turn] = [x for x in job.sample.turns if x.role == "system"]
+    users = [x for x in job.sample.turns if x.role == "user"]
+    for j in range(job.turn):
         turns.append(users[j])
-        earlier = ctx.done.get(record_key(task.name, sample.id, ctx.arm.name, j, r))
-        if earlier is None or earlier[0] != "ok":
-            return Outcome.failure("upstream_failed", f"turn {j} of this dialogue failed, so turn {t} cannot be asked")
+        earlier = ctx.done.get(record_key(job.task.name, job.sample.id, ctx.arm.name, j, job.repeat))
+        if earlier is None or earlier[0] != "ok" or earlier[1] is None:
+            return Outcome.failure("upstream_failed",
+                                   f"turn {j} of this dialogue failed, so turn {job.turn} cannot be asked")
         turns.append(Turn("assistant", earlier[1].strip()))
-    turns.append(users[t])
+    turns.append(users[job.turn])
     return _render(ctx, turns)
 
 
-def _run_choice(ctx: _Ctx, task: Task) -> None:
-    """Multiple choice: loglikelihood of each choice after the arm's own rendering of the question."""
-    jobs: list[Job] = [(_base_record(ctx, task, s, len(s.user_turn_indices()) - 1, 0, "loglikelihood"),
-                        lambda s=s: _render(ctx, s.turns)) for s in task.samples]
-    samples = {s.id: s for s in task.samples}
-    assert ctx.backend is not None
-    for chunk, missing in _chunks(ctx, jobs):
-        prompts = {k: chunk[k][1]() for k in range(len(chunk)) if missing[k]}
-        requests = {k: LLRequest(key=chunk[k][0]["key"], prompt=p, continuations=tuple(
-                        p.answer_prefix + c for c in samples[chunk[k][0]["sample_id"]].choices))
-                    for k, p in prompts.items() if not isinstance(p, Outcome)}
-        answers = dict(zip(requests, ctx.backend.loglikelihood(list(requests.values())))) if requests else {}
-        for k, prompt in prompts.items():
-            record = chunk[k][0]
-            if isinstance(prompt, Outcome):
-                _store(ctx, record, None, prompt)
-            else:
-                _store(ctx, {**record, "continuations": list(requests[k].continuations)}, prompt, answers[k])
-        ctx.store.sync()
-        if ctx.budget is not None:
-            ctx.budget.check()
+def _request(ctx: _Arm, job: Job, prompt: Prompt) -> GenRequest | LLRequest:
+    if job.kind == "loglikelihood":
+        return LLRequest(key=job.key, prompt=prompt,
+                         continuations=tuple(prompt.answer_prefix + c for c in job.sample.choices))
+    g = job.task.spec.generation
+    return GenRequest(key=job.key, prompt=prompt, max_gen_toks=ctx.arm.max_gen_toks or g.max_gen_toks,
+                      temperature=_temperature(ctx, job.task),
+                      top_p=ctx.arm.top_p if ctx.arm.top_p is not None else g.top_p,
+                      until=tuple(dict.fromkeys((*prompt.stop, *g.until))), seed=request_seed(ctx.seed, job.key))
+
+
+def _store(ctx: _Arm, job: Job, request: GenRequest | LLRequest | None, outcome: Outcome) -> None:
+    """Append the job's record: what was sent (if anything) and what came back."""
+    prompt = request.prompt if request is not None else None
+    record = GenerationRecord(
+        key=job.key, task=job.task.name, task_version=job.task.version, sample_id=job.sample.id, arm=ctx.arm.name,
+        turn=job.turn, repeat=job.repeat, kind=job.kind,
+        prompt=PromptRecord(**prompt.to_json()) if prompt is not None else None,
+        gen=GenSettings(max_gen_toks=request.max_gen_toks, temperature=request.temperature, top_p=request.top_p,
+                        until=list(request.until), seed=request.seed) if isinstance(request, GenRequest) else None,
+        continuations=list(request.continuations) if isinstance(request, LLRequest) else None,
+        status="ok" if outcome.ok else "failed", output=outcome.output if outcome.ok else None,
+        finish=outcome.finish, logprobs=[tuple(p) for p in outcome.logprobs] if outcome.logprobs is not None else None,
+        error=None if outcome.ok else ErrorInfo(kind=outcome.error_kind or "backend_error", message=outcome.error),
+        attempts=outcome.attempts)
+    ctx.store.append(record)
+    ctx.done[record.key] = (record.status, record.output)
+    ctx.bar.update(1)
+    ctx.budget.count(outcome.ok)
+

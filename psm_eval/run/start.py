@@ -9,7 +9,7 @@ from psm_eval.run.config import RunConfig, build_config, default_arms, default_c
 from psm_eval.errors import ConfigError
 from psm_eval.redact import MASK
 from psm_eval.run.runner import parse_shard, run
-from psm_eval.run.store import CONFIG, dumps, read_json
+from psm_eval.records import CONFIG, dumps, read_config_data
 
 __all__ = ["run_from_cli", "resolve_config"]
 
@@ -55,7 +55,7 @@ def run_from_cli(*, config_path: Path | None, tasks: Sequence[str], suite: str |
     if resume is not None:
         if config_path or tasks or suite or arms or limit or shard or seed is not None or max_error_rate is not None:
             raise ConfigError("--resume takes the run's stored config; give no other run options")
-        stored = read_json(resume / CONFIG)
+        stored = read_config_data(resume)
         if MASK in dumps(stored):
             raise ConfigError(f"{resume / CONFIG}: this run's model arguments held a secret, which psm_eval "
                               "does not store; pass keys through the environment (e.g. OPENAI_API_KEY), not in "

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
-import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tqdm import tqdm
 
 from psm_eval.backends import Backend, ModelSpec, create_backend
-from psm_eval.score.scorers.base import ArmInfo, GenRecord, NotApplicable, Score, TaskView
+from psm_eval.data.task import Task, load_task
+from psm_eval.errors import StoreError
+from psm_eval.records import (SCORES, SUMMARY, Manifest, MetricInfo, RunStore, ScorerRun, SkippedScorer, Summary,
+                              TaskEntry, read_generations, read_manifest, read_scores, read_summary, write_scores,
+                              write_summary)
+from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable, Score, TaskView
 from psm_eval.score.scorers.judge import Judge, create_judge
 from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer
-from psm_eval.run.store import GENERATIONS, MANIFEST, RunStore, dumps, read_json, read_jsonl, write_json_atomic
-from psm_eval.score.summary import SCHEMA_VERSION, summarize
-from psm_eval.data.task import Task, load_task
+from psm_eval.score.summary import summarize
 
-__all__ = ["score_run", "ScorePaths", "SCORES", "SUMMARY"]
+__all__ = ["score_run", "ScorePaths"]
 
-SCORES = "scores.jsonl"
-SUMMARY = "summary.json"
 ModelFactory = Callable[[ModelSpec], Backend]
 
 
@@ -56,14 +56,14 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
               model_factory: ModelFactory | None = None) -> ScorePaths:
     """Score a stored run (all its tasks, or those named); return the paths of scores.jsonl and summary.json."""
     run_dir = Path(run_dir)
-    manifest = read_json(run_dir / MANIFEST)
+    manifest = read_manifest(run_dir)
     arms = _arms(manifest)
-    loaded = [_load_task(entry, manifest.get("limit")) for entry in _entries(manifest, tasks)]
+    loaded = [_load_task(entry, manifest.limit) for entry in _entries(manifest, tasks)]
     jobs = _plan(loaded, scorers)
     make = model_factory or (lambda spec: create_backend(spec, retries=3))
     models: dict[str, Backend] = {}
     with RunStore(run_dir):
-        records = [GenRecord.from_json(d) for d in read_jsonl(run_dir / GENERATIONS)]
+        records = read_generations(run_dir)
         the_judge = _judge(judge, arms, jobs, make)
         try:
             new, skipped = _run_jobs(jobs, records, arms, the_judge, _model_for(arms, models, make), progress)
@@ -72,37 +72,48 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
                 backend.close()
             if the_judge is not None and the_judge is not judge:
                 the_judge.close()
+        previous = _previous(run_dir)
         redone = {(j.task.name, j.info.name) for j in jobs}
-        kept = [Score.from_json(d) for d in read_jsonl(run_dir / SCORES) if (d["task"], d["scorer"]) not in redone]
-        versions = {t["name"]: str(t["version"]) for t in manifest.get("tasks", [])}
-        scores = sorted(kept + new, key=lambda s: (s.task, s.scorer))
-        _write_jsonl(run_dir / SCORES, [s.to_json(versions.get(s.task, "")) for s in scores])
-        summary = _summary(manifest, scores, arms, jobs, skipped, the_judge)
-        write_json_atomic(run_dir / SUMMARY, summary)
-    return ScorePaths(run_dir / SCORES, run_dir / SUMMARY, tuple(f"{t}/{s}: {why}" for t, s, why in skipped))
+        kept = [s for s in read_scores(run_dir) if (s.task, s.scorer) not in redone]
+        versions = {t.name: t.version for t in manifest.tasks}
+        scores = sorted([s.model_copy(update={"task_version": versions.get(s.task, "")}) for s in kept + new],
+                        key=lambda s: (s.task, s.scorer))
+        scores_path = write_scores(run_dir, scores)
+        summary = _summary(manifest, scores, arms, jobs, skipped, the_judge, previous)
+        summary_path = write_summary(run_dir, summary)
+    return ScorePaths(scores_path, summary_path, tuple(f"{t}/{s}: {why}" for t, s, why in skipped))
 
 
-def _arms(manifest: dict) -> list[ArmInfo]:
-    return [ArmInfo(name=a["name"], model=ModelSpec(type=a["model"]["type"], args=dict(a["model"].get("args") or {})),
-                    render=a["render"], system=a.get("system")) for a in manifest.get("arms", [])]
+def _previous(run_dir: Path) -> Summary | None:
+    """The last summary, for the declarations of scorers not re-run; None if absent or unreadable."""
+    if not (run_dir / SUMMARY).exists():
+        return None
+    try:
+        return read_summary(run_dir)
+    except StoreError:
+        return None
 
 
-def _entries(manifest: dict, names: Sequence[str] | None) -> list[dict]:
-    entries = manifest.get("tasks", [])
-    known = [e["name"] for e in entries]
+def _arms(manifest: Manifest) -> list[ArmInfo]:
+    return [ArmInfo(name=a.name, model=ModelSpec(type=a.model.type, args=dict(a.model.args)), render=a.render,
+                    system=a.system) for a in manifest.arms]
+
+
+def _entries(manifest: Manifest, names: Sequence[str] | None) -> list[TaskEntry]:
+    known = manifest.task_names
     for name in names or ():
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; this run has: {', '.join(known)}"
             raise ScoringError(f"task '{name}' is not part of this run{hint}")
-    return [e for e in entries if names is None or e["name"] in names]
+    return [e for e in manifest.tasks if names is None or e.name in names]
 
 
-def _load_task(entry: dict, limit: int | None) -> Task:
-    task = load_task(entry["path"], limit=limit)
-    if task.data_hash != entry["data_hash"] or task.version != str(entry["version"]):
-        raise ScoringError(f"task '{entry['name']}' at {entry['path']} changed since the run (version "
-                           f"{entry['version']} → {task.version} or its data); scores would not match the "
+def _load_task(entry: TaskEntry, limit: int | None) -> Task:
+    task = load_task(entry.path, limit=limit)
+    if task.data_hash != entry.data_hash or task.version != entry.version:
+        raise ScoringError(f"task '{entry.name}' at {entry.path} changed since the run (version "
+                           f"{entry.version} → {task.version} or its data); scores would not match the "
                            "stored generations: restore the task or start a new run")
     return task
 
@@ -163,7 +174,7 @@ def _not_applicable(job: _Job, judge: Judge | None) -> str | None:
     return None
 
 
-def _run_jobs(jobs: list[_Job], records: list[GenRecord], arms: list[ArmInfo], judge: Judge | None,
+def _run_jobs(jobs: list[_Job], records: list[GenerationRecord], arms: list[ArmInfo], judge: Judge | None,
               model_for: Callable[[str], Backend], progress: bool) -> tuple[list[Score], list[tuple[str, str, str]]]:
     scores: list[Score] = []
     skipped: list[tuple[str, str, str]] = []
@@ -176,7 +187,8 @@ def _run_jobs(jobs: list[_Job], records: list[GenRecord], arms: list[ArmInfo], j
                         directory=task.directory)
         try:
             if why is None:
-                scores += [replace(s, scorer=job.info.name, scorer_version=job.info.version) for s in job.scorer(view)]
+                scores += _declared(job, [s.model_copy(update={"scorer": job.info.name, "scorer_version": job.info.version})
+                                          for s in job.scorer(view)])
         except NotApplicable as exc:
             why = str(exc)
         if why is not None:
@@ -184,22 +196,37 @@ def _run_jobs(jobs: list[_Job], records: list[GenRecord], arms: list[ArmInfo], j
     return scores, skipped
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        for row in rows:
-            fh.write((dumps(row) + "\n").encode("utf-8", errors="backslashreplace"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _declared(job: _Job, scores: list[Score]) -> list[Score]:
+    """The scores, after checking the scorer declared every metric it emitted (a scorer bug otherwise)."""
+    declared = {m.metric for m in job.info.declarations(job.args)}
+    extra = sorted({s.metric for s in scores} - declared)
+    if extra:
+        raise ScoringError(f"scorer '{job.info.name}' emitted metrics it does not declare: {', '.join(extra)}")
+    return scores
 
 
-def _summary(manifest: dict, scores: list[Score], arms: list[ArmInfo], jobs: list[_Job],
-             skipped: list[tuple[str, str, str]], judge: Judge | None) -> dict[str, Any]:
-    sections = summarize(scores, [a.name for a in arms], seed=int(manifest.get("seed") or 0))
-    ran = [{"task": j.task.name, "scorer": j.info.name, "scorer_version": j.info.version,
-            "args": j.args.model_dump(mode="json")} for j in jobs]
-    return {"schema_version": SCHEMA_VERSION, "run_id": manifest.get("run_id"), "run_status": manifest.get("status"),
-            "scored_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "judge": judge.spec if judge is not None else None, "scorers": ran,
-            "skipped": [{"task": t, "scorer": s, "reason": r} for t, s, r in skipped], **sections}
+def _declarations(jobs: list[_Job], previous: Summary | None, present: set[tuple[str, str]]) -> list[MetricInfo]:
+    """Every metric's declaration: from the scorers run now, else from the summary that scored it."""
+    out = [m.model_copy(update={"task": j.task.name, "scorer": j.info.name, "scorer_version": j.info.version})
+           for j in jobs for m in j.info.declarations(j.args)]
+    redone = {(j.task.name, j.info.name) for j in jobs}
+    if previous is not None:
+        out += [m for m in previous.metrics if (m.task, m.scorer) in present - redone]
+    return out
+
+
+def _summary(manifest: Manifest, scores: list[Score], arms: list[ArmInfo], jobs: list[_Job],
+             skipped: list[tuple[str, str, str]], judge: Judge | None, previous: Summary | None) -> Summary:
+    present = {(s.task, s.scorer) for s in scores}
+    metrics = _declarations(jobs, previous, present)
+    sections = summarize(scores, [a.name for a in arms], metrics, seed=manifest.seed)
+    ran = [ScorerRun(task=j.task.name, scorer=j.info.name, scorer_version=j.info.version,
+                     args=j.args.model_dump(mode="json")) for j in jobs]
+    redone = {(j.task.name, j.info.name) for j in jobs}
+    if previous is not None:
+        ran = [r for r in previous.scorers if (r.task, r.scorer) in present - redone] + ran
+    return Summary(run_id=manifest.run_id, run_status=manifest.status,
+                   scored_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                   judge=judge.spec if judge is not None else None, scorers=ran,
+                   skipped=[SkippedScorer(task=t, scorer=s, reason=r) for t, s, r in skipped], metrics=metrics,
+                   records=sections.records, unscored=sections.unscored, tables=sections.tables)

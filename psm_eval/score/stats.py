@@ -8,6 +8,7 @@ functions are pure, numpy-only and deterministic for a given seed.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -30,6 +31,7 @@ __all__ = [
     "entropy_bits",
     "entropy_rows",
     "bootstrap_pooled",
+    "group_seed",
 ]
 
 N_BOOTSTRAP = 2000
@@ -263,3 +265,8 @@ def entropy_bits(counts: Sequence[float]) -> float:
         return 0.0
     p = c / c.sum()
     return float(-(p * np.log2(p)).sum()) + 0.0
+
+
+def group_seed(seed: int, *parts: object) -> int:
+    """A stable seed for one group of numbers, so a number does not change when other groups are added."""
+    return zlib.crc32("|".join(map(str, (seed, *parts))).encode()) & 0x7FFFFFFF

@@ -1,85 +1,39 @@
-"""From score records to `summary.json`: typed summary records with CIs, paired differences, tests.
+"""From score records to the summary's statistics: per-arm means, paired differences, slopes, scorer extras.
 
 Per (task, scorer, metric, stratum, arm): the mean with a cluster-bootstrap CI. Per pair of arms:
 the mean paired difference by sample id with its CI and a p-value (exact McNemar for binary
 metrics with one reply per sample, a cluster sign-flip permutation test otherwise), Holm-adjusted
-across all metrics of that arm pair. Scorers may add their own records (slopes, LC win rate …).
+across all metrics of that arm pair. Metrics declared with a `by_turn` chart also get the slope of
+their mean against turn index. Scorers may add their own records (LC win rate …) and tables.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
+from psm_eval.records import MetricInfo, Score, ScorerTable, SummaryRecord, UnscoredCount
 from psm_eval.score import stats
-from psm_eval.score.scorers.base import Score, Stratum
+from psm_eval.score.scorers.base import GroupKey, group_seed, summary_record
+from psm_eval.score.scorers.registry import get_scorer, scorer_names
 
-__all__ = ["SummaryRecord", "summarize", "from_interval", "group_seed", "SCHEMA_VERSION"]
+__all__ = ["Sections", "summarize", "BOOT"]
 
-SCHEMA_VERSION = 1
-GroupKey = tuple[str, str, str, str, "Stratum | None"]  # task, scorer, version, metric, stratum
+BOOT = f"cluster bootstrap ({stats.N_BOOTSTRAP} resamples, percentile)"
 
 
 @dataclass(frozen=True)
-class SummaryRecord:
-    """One number of the summary, with its interval and where it came from."""
+class Sections:
+    """What the statistics add to summary.json."""
 
-    statistic: str
-    """`mean`, `difference` (arm_pair[0] − arm_pair[1]), `slope`, `lc_win_rate`, `pooled_entropy` …"""
-    task: str
-    scorer: str
-    scorer_version: str
-    metric: str
-    stratum: Stratum | None
-    """The breakdown (metadata key and value, or token position …); None for the overall figure."""
-    arm: str | None
-    """The arm, for per-arm statistics."""
-    arm_pair: tuple[str, str] | None
-    """(a, b) for differences and head-to-head statistics."""
-    estimate: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n: int
-    n_clusters: int
-    n_unscored: int
-    method: str
-    p_value: float | None = None
-    p_holm: float | None = None
-    ci_level: float = stats.LEVEL
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["arm_pair"] = list(self.arm_pair) if self.arm_pair else None
-        d["stratum"] = self.stratum.to_json() if self.stratum else None
-        return d
-
-
-def group_seed(seed: int, *parts: Any) -> int:
-    """A stable per-group seed, so a number does not change when other groups are added."""
-    return zlib.crc32("|".join(map(str, (seed, *parts))).encode()) & 0x7FFFFFFF
-
-
-def from_interval(statistic: str, key: GroupKey, iv: stats.Interval, method: str, *, arm: str | None = None,
-                  arm_pair: tuple[str, str] | None = None, n_unscored: int = 0,
-                  p_value: float | None = None) -> SummaryRecord:
-    task, scorer, version, metric, stratum = key
-    return SummaryRecord(statistic=statistic, task=task, scorer=scorer, scorer_version=version, metric=metric,
-                         stratum=stratum, arm=arm, arm_pair=arm_pair, estimate=iv.estimate, ci_low=iv.ci_low,
-                         ci_high=iv.ci_high, n=iv.n, n_clusters=iv.n_clusters, n_unscored=n_unscored,
-                         method=method, p_value=p_value)
+    records: list[SummaryRecord]
+    unscored: list[UnscoredCount]
+    tables: list[ScorerTable]
 
 
 def _key(s: Score) -> GroupKey:
     return (s.task, s.scorer, s.scorer_version, s.metric, s.stratum)
-
-
-def _cluster(s: Score) -> str:
-    return s.cluster or s.sample_id
-
-
-BOOT = f"cluster bootstrap ({stats.N_BOOTSTRAP} resamples, percentile)"
 
 
 def _means(key: GroupKey, scores: list[Score], seed: int) -> list[SummaryRecord]:
@@ -89,15 +43,15 @@ def _means(key: GroupKey, scores: list[Score], seed: int) -> list[SummaryRecord]
     out = []
     for (arm, other), group in by_arm.items():
         scored = [s for s in group if s.value is not None]
-        iv = stats.bootstrap_mean([s.value for s in scored], [_cluster(s) for s in scored],  # type: ignore[misc]
+        iv = stats.bootstrap_mean([s.value for s in scored], [s.cluster for s in scored],  # type: ignore[misc]
                                   seed=group_seed(seed, *key, arm, other))
-        out.append(from_interval("mean", key, iv, f"mean; {BOOT}", arm=None if other else arm,
-                                 arm_pair=(arm, other) if other else None, n_unscored=len(group) - len(scored)))
+        out.append(summary_record("mean", key, iv, f"mean; {BOOT}", arm=None if other else arm,
+                                  arm_pair=(arm, other) if other else None, n_unscored=len(group) - len(scored)))
     return out
 
 
 def _values(scores: Iterable[Score]) -> tuple[dict[str, list[float]], dict[str, str]]:
-    return stats.per_sample((s.sample_id, _cluster(s), s.value) for s in scores)
+    return stats.per_sample((s.sample_id, s.cluster, s.value) for s in scores)
 
 
 def _difference(key: GroupKey, a: str, b: str, sa: list[Score], sb: list[Score], seed: int) -> SummaryRecord:
@@ -113,8 +67,8 @@ def _difference(key: GroupKey, a: str, b: str, sa: list[Score], sb: list[Score],
         p, test = stats.mcnemar_exact(a_only, b_only), "exact McNemar test"
     else:
         p, test = stats.sign_flip_p(diffs, cl, seed=gseed), "cluster sign-flip permutation test"
-    return from_interval("difference", key, iv, f"paired difference by sample id; {BOOT}; {test}",
-                         arm_pair=(a, b), n_unscored=len((clusters.keys() | clusters_b.keys()) - set(ids)), p_value=p)
+    return summary_record("difference", key, iv, f"paired difference by sample id; {BOOT}; {test}",
+                          arm_pair=(a, b), n_unscored=len((clusters.keys() | clusters_b.keys()) - set(ids)), p_value=p)
 
 
 def _differences(key: GroupKey, scores: list[Score], arms: Sequence[str], seed: int) -> list[SummaryRecord]:
@@ -136,16 +90,14 @@ def _slopes(key: GroupKey, scores: list[Score], seed: int) -> list[SummaryRecord
     for arm, group in by_arm.items():
         scored = [s for s in group if s.value is not None]
         iv = stats.bootstrap_slope([s.turn for s in scored], [s.value for s in scored],  # type: ignore[misc]
-                                   [_cluster(s) for s in scored], seed=group_seed(seed, *key, arm, "slope"))
-        out.append(from_interval("slope", key, iv, f"OLS slope against turn index; {BOOT}", arm=arm,
-                                 n_unscored=len(group) - len(scored)))
+                                   [s.cluster for s in scored], seed=group_seed(seed, *key, arm, "slope"))
+        out.append(summary_record("slope", key, iv, f"OLS slope against turn index; {BOOT}", arm=arm,
+                                  n_unscored=len(group) - len(scored)))
     return out
 
 
 def _holm(records: list[SummaryRecord]) -> list[SummaryRecord]:
     """Holm across every tested metric of the same arm pair."""
-    from dataclasses import replace
-
     families: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(records):
         if r.statistic == "difference" and r.arm_pair is not None:
@@ -153,34 +105,38 @@ def _holm(records: list[SummaryRecord]) -> list[SummaryRecord]:
     out = list(records)
     for idx in families.values():
         for i, adj in zip(idx, stats.holm([records[i].p_value for i in idx])):
-            out[i] = replace(records[i], p_holm=adj)
+            out[i] = records[i].model_copy(update={"p_holm": adj})
     return out
 
 
-def _unscored(scores: Iterable[Score]) -> list[dict[str, Any]]:
+def _unscored(scores: Iterable[Score]) -> list[UnscoredCount]:
     counts = Counter((s.task, s.scorer, s.arm, s.unscored) for s in scores if s.value is None)
-    return [{"task": t, "scorer": sc, "arm": a, "reason": r, "count": n} for (t, sc, a, r), n in sorted(counts.items())]
+    return [UnscoredCount(task=t, scorer=sc, arm=a, reason=r, count=n) for (t, sc, a, r), n in sorted(
+        counts.items(), key=lambda kv: tuple("" if x is None else str(x) for x in kv[0]))]
 
 
-def summarize(scores: Sequence[Score], arms: Sequence[str], *, seed: int = 0) -> dict[str, Any]:
-    """The summary sections: `records` (typed SummaryRecords), `unscored` counts, and scorer extras."""
-    from psm_eval.score.scorers.registry import get_scorer, scorer_names
-
+def summarize(scores: Sequence[Score], arms: Sequence[str], metrics: Sequence[MetricInfo], *,
+              seed: int = 0) -> Sections:
+    """The summary's statistics over a run's scores, given the metrics' declarations."""
+    trends = {(m.task, m.scorer, m.metric) for m in metrics if m.chart == "by_turn"}
     groups: dict[GroupKey, list[Score]] = defaultdict(list)
     for s in scores:
         groups[_key(s)].append(s)
-    known = set(scorer_names())
     records: list[SummaryRecord] = []
     for key, group in groups.items():
         records += _means(key, group, seed) + _differences(key, group, arms, seed)
-        if key[1] in known and key[3] in get_scorer(key[1]).trends:
+        if (key[0], key[1], key[3]) in trends:
             records += _slopes(key, group, seed)
-    sections: dict[str, list] = defaultdict(list)
+    tables: list[ScorerTable] = []
+    known = set(scorer_names())
     for (task, scorer), group in _by_task_scorer(scores).items():
         hook = get_scorer(scorer).summarize if scorer in known else None
         for name, items in (hook(group, seed=seed) if hook else {}).items():
-            (records if name == "records" else sections[name]).extend(items)
-    return {"records": [r.to_json() for r in _holm(records)], "unscored": _unscored(scores), **sections}
+            if name == "records":
+                records.extend(items)
+            else:
+                tables.append(ScorerTable(task=task, scorer=scorer, name=name, rows=list(items)))
+    return Sections(records=_holm(records), unscored=_unscored(scores), tables=tables)
 
 
 def _by_task_scorer(scores: Iterable[Score]) -> dict[tuple[str, str], list[Score]]:

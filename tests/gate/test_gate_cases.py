@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from psm_eval.gate.baseline import write_baseline
+from psm_eval.gate.baseline import write_baseline_file as write_baseline
 from psm_eval.cli import main
 from tests.gate.fakes import acc, make_run
 

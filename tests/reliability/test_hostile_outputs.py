@@ -31,6 +31,7 @@ from psm_eval.backends.spec import ModelSpec
 from psm_eval.cli import main
 from psm_eval.report.excel import safe_text
 from psm_eval.report.samples_csv import FORMULA_STARTS
+from psm_eval.backends import Capabilities
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
 PAYLOADS = [
@@ -68,6 +69,7 @@ class Echo:
 
     def __init__(self, spec: ModelSpec, replies: dict[str, str]):
         self.info = ModelInfo(model_type="dummy", accepts=spec.args.get("accepts", "text"))
+        self.capabilities = Capabilities()
         self.replies = replies
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Outcome]:
@@ -76,6 +78,9 @@ class Echo:
 
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[Outcome]:
         raise AssertionError("no multiple-choice task here")
+
+    def fingerprint(self, digest_file: object = None) -> None:
+        return None  # a fake is never cached
 
     def close(self) -> None:
         pass

@@ -120,6 +120,9 @@ def _lines(run_dir: Path) -> list[bytes]:
 ISOLATED = "PSM_EVAL_KILL_TRIALS_ISOLATED"
 
 
+MARKER = "kill-trial marker"
+
+
 def test_kill_trials_in_a_clean_interpreter(tmp_path: Path) -> None:
     """The trials run in their own pytest process, so nothing the rest of the suite left behind
     (threads, signal handlers, a busy reference run) changes where their signals land. Any failure
@@ -165,7 +168,8 @@ def test_random_sigkill_and_sigint_then_resume_equal_an_uninterrupted_run(tmp_pa
             sig = signal.SIGINT if sum(kills.values()) % 4 == 3 else signal.SIGKILL
             if run_dir is not None and sig == signal.SIGINT:
                 manifest = json.loads((run_dir / "manifest.json").read_text())
-                (run_dir / "manifest.json").write_text(json.dumps({**manifest, "status": "marker"}))
+                # a valid manifest this attempt has not touched yet (the schema has no free-form status)
+                (run_dir / "manifest.json").write_text(json.dumps({**manifest, "status": "failed", "error": MARKER}))
             before = _generated(seq_out)
             started = time.monotonic()
             pid = zygote.start(seq_out, run_dir)
@@ -205,8 +209,10 @@ def test_random_sigkill_and_sigint_then_resume_equal_an_uninterrupted_run(tmp_pa
             if run_dir is not None and (run_dir / "generations.jsonl").exists():
                 torn += not (run_dir / "generations.jsonl").read_bytes().endswith(b"\n")
             if sig == signal.SIGINT and run_dir is not None:
-                status = json.loads((run_dir / "manifest.json").read_text())["status"]
-                # "created": the signal landed before the run began; "complete": after its last write
+                after = json.loads((run_dir / "manifest.json").read_text())
+                status = "marker" if after["error"] == MARKER else after["status"]
+                # "marker": landed before the resumed run wrote its manifest; "created": before the run began;
+                # "complete": after its last write
                 check(status in ("marker", "cancelled", "complete", "created"), f"SIGINT left status {status!r}")
                 if status == "complete":
                     check(sorted(_lines(run_dir)) == reference, "a run marked complete lacks records")

@@ -22,7 +22,9 @@ from psm_eval.run.config import parse_arm, build_config
 from psm_eval.errors import ConfigError, RenderError, RunLockedError
 from psm_eval.render.transcript import load_persona
 from psm_eval.run.runner import run
-from psm_eval.run.store import RunStore, read_jsonl
+from psm_eval.records import GenerationRecord, RunStore, iter_generations
+from tests.fixtures.records import generation
+from tests.fixtures.files import read_jsonl
 from psm_eval.types import Turn
 from tests.reliability.zygote import SlowFake
 from tests.test_runner import make_task
@@ -42,7 +44,7 @@ def test_full_disk_keeps_earlier_records_and_the_run_resumes(tmp_path: Path, mon
     expected = sorted((ref / "generations.jsonl").read_bytes().splitlines())
     real_append, n = RunStore.append, {"left": 40}
 
-    def append(self: RunStore, record: dict) -> None:
+    def append(self: RunStore, record: GenerationRecord) -> None:
         if n["left"] == 0:
             raise OSError(errno.ENOSPC, "No space left on device")
         n["left"] -= 1
@@ -61,7 +63,7 @@ def test_full_disk_keeps_earlier_records_and_the_run_resumes(tmp_path: Path, mon
 
 
 def test_two_writers_refused_and_a_sigkilled_holders_lock_recovers(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom psm_eval.run.store import RunStore\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom psm_eval.records import RunStore\n"
                                f"s = RunStore({str(tmp_path)!r}).__enter__(); print('held', flush=True); time.sleep(60)"],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -73,7 +75,7 @@ def test_two_writers_refused_and_a_sigkilled_holders_lock_recovers(tmp_path: Pat
         holder.wait()
     assert (tmp_path / ".lock").exists()  # the stale lock file stays; its fcntl lock died with the holder
     with RunStore(tmp_path) as store:
-        store.append({"key": "k"})
+        store.append(generation("t", "s", "a"))
 
 
 HEADER = "{#- psm\nstop: ['\\nUser:']\n-#}\n"
@@ -256,9 +258,10 @@ def test_dialogue_text_is_inert_through_render_and_store(tmp_path: Path, text: s
     prompt = load_persona("assistant").render((Turn("user", text),))
     assert text in prompt.text or not text  # verbatim, never rendered as a template
     with RunStore(tmp_path / "r") as store:
-        store.append({"key": "k", "output": text})
+        store.append(generation("t", "s", "a", output=text))
     (back,) = [r for r in read_jsonl(tmp_path / "r" / "generations.jsonl")][-1:]
     assert back["output"] == text
+    assert [g.output for g in iter_generations(tmp_path / "r")] == [text]
     (tmp_path / "r" / "generations.jsonl").unlink()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from psm_eval.run.config import RunConfig
+from psm_eval.backends import Capabilities
 from psm_eval.errors import PsmError
 from psm_eval.run.runner import run
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
@@ -26,6 +27,7 @@ class SlowFake:
     """Replies that depend only on the request (prompt, seed), after a short pause per request."""
 
     info = ModelInfo(model_type="fake", accepts="text")
+    capabilities = Capabilities(per_request_seed=True)  # a reply depends on its own request only
 
     def __init__(self, pause: float = 0.0005):
         self.pause = pause
@@ -42,6 +44,9 @@ class SlowFake:
         time.sleep(self.pause * len(requests))
         return [Outcome(ok=True, logprobs=tuple((-int(self._h(r.prompt.text, c)[:4], 16) / 1000, False)
                                                 for c in r.continuations)) for r in requests]
+
+    def fingerprint(self, digest_file: object = None) -> None:
+        return None  # a fake is never cached
 
     def close(self) -> None:
         pass

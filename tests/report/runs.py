@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from psm_eval.run.store import write_json_atomic, dumps
+from psm_eval.records import Score, SummaryRecord, UnscoredCount
+from tests.fixtures.records import arm_entry, generation, manifest, task_entry, write_folder
 
 HOSTILE = [
     "<script>window.__pwned = 1</script>",
@@ -20,26 +21,14 @@ HOSTILE = [
 BIG = "A" * (1024 * 1024)
 
 
-def _arm(name: str, render: str, model: str) -> dict:
-    return {"name": name, "render": render, "renderer": {"kind": render.partition(":")[0], "spec": render,
-                                                         "template_hash": "h"},
-            "model": {"type": "hf", "args": {"pretrained": model}}}
-
-
 def write_run(path: Path, n: int = 20, arms: tuple[str, ...] = ("base", "chat"), replies: list[str] | None = None,
               prompt_len: int = 200, seed: int = 0, run_id: str | None = None, sample_prefix: str = "s") -> Path:
     """A scored run: `n` samples of task `facts`, a `contains.correct` and a `frame_integrity.in_frame` score
     per reply, a summary with means and a difference. `replies` cycle over the samples (hostile tests)."""
     rng = random.Random(seed)
-    path.mkdir(parents=True, exist_ok=True)
     run_id = run_id or path.name
-    arm_entries = [_arm(a, "transcript:assistant" if i == 0 else "chat", "base-model" if i == 0 else f"model-{a}")
-                   for i, a in enumerate(arms)]
-    write_json_atomic(path / "manifest.json", {
-        "schema_version": 1, "run_id": run_id, "status": "complete", "created": "2026-11-22T10:00:00+00:00",
-        "seed": 1, "tasks": [{"name": "facts", "version": "1", "kind": "generate", "mode": "gold", "n_samples": n,
-                              "data_hash": "d" * 16}], "arms": arm_entries,
-        "counts": {a: {"ok": n, "failed": 0} for a in arms}, "packages": {}})
+    arm_entries = [arm_entry(a, "transcript:assistant" if i == 0 else "chat", "hf",
+                             {"pretrained": "base-model" if i == 0 else f"model-{a}"}) for i, a in enumerate(arms)]
     values: dict[str, list[float]] = {a: [] for a in arms}
     gens, scores = [], []
     header = "The following is a conversation between a user and a helpful, honest AI assistant.\n" * (prompt_len // 80)
@@ -49,50 +38,38 @@ def write_run(path: Path, n: int = 20, arms: tuple[str, ...] = ("base", "chat"),
         for k, arm in enumerate(arms):
             failed = i == 3 and k == 0
             reply = replies[i % len(replies)] if replies else f"The answer is {2 * i if rng.random() < 0.8 else i}."
-            gens.append({"arm": arm, "attempts": 1, "continuations": None, "kind": "generate", "logprobs": None,
-                         "error": {"kind": "timeout", "message": "request timed out"} if failed else None,
-                         "finish": "stop", "gen": None, "key": f"facts/{sid}/{arm}/t0/r0",
-                         "output": None if failed else reply,
-                         "prompt": {"renderer": "transcript" if k == 0 else "chat", "stop": [], "template": "t",
-                                    "template_hash": "h",
-                                    "text": (header + f"User: {question}\nAssistant:") if k == 0 else
-                                    f"<|user|>{question}<|end|><|assistant|>"},
-                         "repeat": 0, "sample_id": sid, "status": "failed" if failed else "ok", "task": "facts",
-                         "task_version": "1", "turn": 0})
+            gens.append(generation("facts", sid, arm, output=reply, failed=failed,
+                                   renderer="transcript" if k == 0 else "chat",
+                                   prompt_text=(header + f"User: {question}\nAssistant:") if k == 0 else
+                                   f"<|user|>{question}<|end|><|assistant|>"))
             correct = None if failed else float(str(2 * i) in reply)
             for scorer, metric, value in (("contains", "correct", correct),
                                           ("frame_integrity", "in_frame", None if failed else float(k > 0 or i % 4 != 0))):
-                scores.append({"task": "facts", "task_version": "1", "sample_id": sid, "arm": arm, "turn": 0, "repeat": 0,
-                               "other_arm": None, "cluster": sid, "scorer": scorer, "scorer_version": "1",
-                               "metric": metric, "stratum": None, "value": value,
-                               "unscored": "generation failed" if value is None else None, "binary": True,
-                               "judge": None, "detail": {}})
+                scores.append(Score(task="facts", task_version="1", sample_id=sid, arm=arm, turn=0, repeat=0,
+                                    scorer=scorer, scorer_version="1", metric=metric, value=value,
+                                    unscored="generation failed" if value is None else None, binary=True))
             if correct is not None:
                 values[arm].append(correct)
-    (path / "generations.jsonl").write_bytes(b"".join(dumps(g).encode("utf-8", "backslashreplace") + b"\n" for g in gens))
-    (path / "scores.jsonl").write_bytes(b"".join(dumps(s).encode("utf-8", "backslashreplace") + b"\n" for s in scores))
     records = []
     for arm in arms:
         v = values[arm]
         m = sum(v) / len(v) if v else None
-        records.append({"statistic": "mean", "task": "facts", "scorer": "contains", "scorer_version": "1",
-                        "metric": "correct", "stratum": None, "arm": arm, "arm_pair": None, "estimate": m,
-                        "ci_low": None if m is None else max(0.0, m - 0.1), "ci_high": None if m is None else min(1.0, m + 0.1),
-                        "ci_level": 0.95, "n": len(v), "n_clusters": len(v), "n_unscored": n - len(v),
-                        "p_value": None, "p_holm": None, "method": "bootstrap"})
+        records.append(SummaryRecord(statistic="mean", task="facts", scorer="contains", scorer_version="1",
+                                     metric="correct", stratum=None, arm=arm, arm_pair=None, estimate=m,
+                                     ci_low=None if m is None else max(0.0, m - 0.1),
+                                     ci_high=None if m is None else min(1.0, m + 0.1), n=len(v), n_clusters=len(v),
+                                     n_unscored=n - len(v), method="bootstrap"))
     if len(arms) > 1:
         a, b = arms[1], arms[0]
-        ma, mb = records[1]["estimate"], records[0]["estimate"]
-        records.append({"statistic": "difference", "task": "facts", "scorer": "contains", "scorer_version": "1",
-                        "metric": "correct", "stratum": None, "arm": None, "arm_pair": [a, b], "estimate": ma - mb,
-                        "ci_low": ma - mb - 0.05, "ci_high": ma - mb + 0.05, "ci_level": 0.95, "n": n, "n_clusters": n,
-                        "n_unscored": 1, "p_value": 0.001, "p_holm": 0.002, "method": "paired"})
-    write_json_atomic(path / "summary.json", {"schema_version": 1, "run_id": run_id, "run_status": "complete",
-                                              "scored_at": "2026-11-22T10:01:00+00:00", "judge": None, "scorers": [],
-                                              "skipped": [], "records": records,
-                                              "unscored": [{"task": "facts", "scorer": "contains", "arm": arms[0],
-                                                            "reason": "generation failed", "count": 1}]})
-    return path
+        ma, mb = records[1].estimate, records[0].estimate
+        assert ma is not None and mb is not None
+        records.append(SummaryRecord(statistic="difference", task="facts", scorer="contains", scorer_version="1",
+                                     metric="correct", stratum=None, arm=None, arm_pair=(a, b), estimate=ma - mb,
+                                     ci_low=ma - mb - 0.05, ci_high=ma - mb + 0.05, n=n, n_clusters=n, n_unscored=1,
+                                     p_value=0.001, p_holm=0.002, method="paired"))
+    run = manifest(run_id, [task_entry("facts", data_hash="d" * 16, n_samples=n)], arm_entries)
+    return write_folder(path, run, gens, scores, records=records, unscored=[
+        UnscoredCount(task="facts", scorer="contains", arm=arms[0], reason="generation failed", count=1)])
 
 
 def hostile_run(path: Path) -> Path:

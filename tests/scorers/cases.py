@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from psm_eval.backends import ModelSpec
-from psm_eval.score.scorers.base import ArmInfo, GenRecord, Score, TaskView
+from psm_eval.records import GenerationRecord
+from psm_eval.score.scorers.base import ArmInfo, Score, TaskView
 from psm_eval.score.scorers.registry import build_scorer
 from psm_eval.data.task import TaskSpec
 from psm_eval.types import Sample, Turn
@@ -48,12 +48,18 @@ def _sample(d: dict) -> Sample:
                   choices=tuple(d.get("choices", [])), gold=d.get("gold"), metadata=d.get("metadata", {}))
 
 
-def _record(d: dict, kind: str) -> GenRecord:
-    full = {"task": "t", "turn": 0, "repeat": 0, "kind": kind, "status": "ok", "finish": "stop", **d}
+PROMPT = {"text": "", "renderer": "transcript", "template": "plain", "template_hash": "", "stop": []}
+
+
+def _record(d: dict, kind: str) -> GenerationRecord:
+    """A stored generation record from a case's few fields; the rest take neutral defaults."""
+    full = {"task": "t", "task_version": "1", "turn": 0, "repeat": 0, "kind": kind, "status": "ok", "finish": "stop",
+            "gen": None, "continuations": None, "output": None, "logprobs": None, "error": None, "attempts": 1, **d}
+    full["prompt"] = {**PROMPT, **(d.get("prompt") or {})}
     full.setdefault("key", f"t/{full['sample_id']}/{full['arm']}/t{full['turn']}/r{full['repeat']}")
     if full["status"] != "ok":
-        full.setdefault("error", {"kind": "backend_error", "message": "boom"})
-    return GenRecord.from_json(full)
+        full["error"] = full["error"] or {"kind": "backend_error", "message": "boom"}
+    return GenerationRecord.model_validate(full)
 
 
 def build_view(case: dict) -> TaskView:
@@ -69,7 +75,7 @@ def build_view(case: dict) -> TaskView:
 
 def run_case(case: dict) -> list[Score]:
     info, _, scorer = build_scorer(case["scorer"], case.get("args", {}), "case")
-    return [replace(s, scorer=info.name, scorer_version=info.version) for s in scorer(build_view(case))]
+    return [s.model_copy(update={"scorer": info.name, "scorer_version": info.version}) for s in scorer(build_view(case))]
 
 
 def _matches(score: Score, want: dict[str, Any]) -> bool:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from psm_eval.backends import ModelSpec
+from psm_eval.backends import Capabilities, ModelSpec
 from psm_eval.render import make_renderer
 from psm_eval.score.scorers.judge import Judge
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
@@ -27,6 +27,7 @@ class ScriptedBackend:
     info: ModelInfo = ModelInfo(model_type="scripted", accepts="text", supports_loglikelihood=False)
     prompts: list[str] = field(default_factory=list)
     closed: bool = False
+    capabilities: Capabilities = Capabilities()
 
     def _reply(self, text: str) -> str | None:
         return next((reply for pattern, reply in self.rules if re.search(pattern, text, re.S)), self.default)
@@ -43,6 +44,9 @@ class ScriptedBackend:
 
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[Outcome]:
         return [Outcome.failure("unsupported", "scripted judge") for _ in requests]
+
+    def fingerprint(self, digest_file: object = None) -> None:
+        return None  # a fake is never cached
 
     def close(self) -> None:
         self.closed = True

@@ -10,7 +10,7 @@ from psm_eval.run.config import load_suite, organism_dir
 from psm_eval.run.runner import run
 from psm_eval.run.start import build_config
 from psm_eval.score.stage import score_run
-from psm_eval.run.store import read_jsonl
+from tests.fixtures.files import read_jsonl
 
 KNOWN_FAILURES = {"context_too_long", "upstream_failed"}
 

@@ -6,12 +6,12 @@ persona_selection), signals (reply_signals), frame (frame_integrity), consistenc
 pairwise_judge), shift (token_shift). See docs/scorers.md.
 """
 
-from psm_eval.score.scorers.base import ArmInfo, GenRecord, JudgeTrace, NotApplicable, Score, Scorer, TaskView
+from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, JudgeTrace, NotApplicable, Score, Scorer, TaskView
 from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer, register, scorer_names
 
 __all__ = [
     "ArmInfo",
-    "GenRecord",
+    "GenerationRecord",
     "JudgeTrace",
     "NotApplicable",
     "Score",

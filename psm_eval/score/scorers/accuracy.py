@@ -10,8 +10,8 @@ from typing import Callable, Iterable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from psm_eval.score.scorers.base import GenRecord, Score, TaskView, for_metrics, measured
-from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.base import GenerationRecord, Score, TaskView, for_metrics, measured
+from psm_eval.score.scorers.registry import metric, register
 from psm_eval.score.scorers.text import compile_regex, contains_phrase, first_line, normalize, numbers
 
 __all__ = ["ReplyArgs", "ContainsArgs", "RegexArgs", "NumericArgs"]
@@ -69,7 +69,7 @@ def _score_replies(view: TaskView, args: ReplyArgs, check: Check, metrics: tuple
         yield from _score_one(view, r, args, check, metrics)
 
 
-def _score_one(view: TaskView, r: GenRecord, args: ReplyArgs, check: Check,
+def _score_one(view: TaskView, r: GenerationRecord, args: ReplyArgs, check: Check,
                metrics: tuple[tuple[str, bool], ...]) -> list[Score]:
     if not r.ok or r.output is None:
         return for_metrics(r, metrics, "generation failed")
@@ -86,7 +86,11 @@ def _score_one(view: TaskView, r: GenRecord, args: ReplyArgs, check: Check,
     return out
 
 
-@register("exact_match", version="1", args=ContainsArgs)
+CORRECT_INFO = metric("correct", "accuracy", "higher", "binary", "the reply matches a reference answer", headline=True)
+FOUND_INFO = metric("answer_found", "reply signals", "higher", "binary", "an answer could be extracted from the reply")
+
+
+@register("exact_match", version="1", args=ContainsArgs, metrics=(CORRECT_INFO,))
 def exact_match(args: ContainsArgs):
     """The reply equals a reference (normalised by default)."""
     norm = normalize if args.normalize else (lambda s: s.strip())
@@ -97,7 +101,7 @@ def exact_match(args: ContainsArgs):
     return lambda view: _score_replies(view, args, check, (CORRECT,))
 
 
-@register("contains", version="1", args=ContainsArgs)
+@register("contains", version="1", args=ContainsArgs, metrics=(CORRECT_INFO,))
 def contains(args: ContainsArgs):
     """A reference occurs in the reply as whole words (normalised by default)."""
 
@@ -108,7 +112,7 @@ def contains(args: ContainsArgs):
     return lambda view: _score_replies(view, args, check, (CORRECT,))
 
 
-@register("regex", version="1", args=RegexArgs)
+@register("regex", version="1", args=RegexArgs, metrics=(CORRECT_INFO, FOUND_INFO))
 def regex(args: RegexArgs):
     """The answer extracted by a regular expression equals a reference (normalised)."""
     rx = compile_regex(args.pattern, args.ignore_case)
@@ -125,7 +129,7 @@ def regex(args: RegexArgs):
     return lambda view: _score_replies(view, args, check, (CORRECT, FOUND))
 
 
-@register("numeric", version="1", args=NumericArgs)
+@register("numeric", version="1", args=NumericArgs, metrics=(CORRECT_INFO, FOUND_INFO))
 def numeric(args: NumericArgs):
     """The number extracted from the reply equals a numeric reference within tolerance."""
 

@@ -11,9 +11,9 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from psm_eval.score.scorers.base import GenRecord, Score, TaskView, breakdowns, measured, unscored
+from psm_eval.score.scorers.base import GenerationRecord, Score, TaskView, breakdowns, measured, unscored
 from psm_eval.score.scorers.judge import parse_verdict
-from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.registry import metric, register
 from psm_eval.score.scorers.text import compile_regex
 
 __all__ = ["DriftArgs"]
@@ -41,13 +41,14 @@ class DriftArgs(BaseModel):
         return v
 
 
-def _probe_turns(view: TaskView, r: GenRecord) -> bool:
+def _probe_turns(view: TaskView, r: GenerationRecord) -> bool:
     probes = view.samples[r.sample_id].metadata.get("probe_turns")
     return probes is None or r.turn in {int(x) for x in probes}
 
 
-@register("drift", version="1", args=DriftArgs, modes=("rollout",), trends=("consistent",),
-          needs_judge=lambda a: a.classifier == "judge")
+@register("drift", version="1", args=DriftArgs, modes=("rollout",), needs_judge=lambda a: a.classifier == "judge",
+          metrics=(metric("consistent", "persona consistency", "higher", "binary",
+                          "a probe reply is still in the persona", headline=True, chart="by_turn"),))
 def drift(args: DriftArgs):
     """Persona consistency of probe replies (metadata `probe_turns`) against turn index, in rollout tasks."""
 
@@ -59,7 +60,7 @@ def drift(args: DriftArgs):
     return score
 
 
-def _classify(view: TaskView, probes: list[GenRecord], args: DriftArgs) -> list[Score]:
+def _classify(view: TaskView, probes: list[GenerationRecord], args: DriftArgs) -> list[Score]:
     """One `consistent` score per probe reply, in order."""
     ok = [r for r in probes if r.ok]
     if args.classifier == "regex":

@@ -12,9 +12,9 @@ from typing import Any, Iterable, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from psm_eval.score import stats
-from psm_eval.score.scorers.base import GenRecord, JudgeTrace, Score, TaskView, measured, unscored
+from psm_eval.score.scorers.base import GenerationRecord, group_seed, summary_record, JudgeTrace, Score, TaskView, measured, unscored
 from psm_eval.score.scorers.judge import parse_rating, parse_verdict
-from psm_eval.score.scorers.registry import ScoringError, register
+from psm_eval.score.scorers.registry import ScoringError, metric, register
 from psm_eval.specs import load_yaml
 from psm_eval.score.scorers.text import count_tokens
 from psm_eval.types import Turn
@@ -77,7 +77,7 @@ def load_rubrics(view: TaskView, args: RubricArgs) -> dict[str, str]:
     return {k.lower(): v for k, v in {**RUBRICS, **from_file, **args.rubrics}.items()}
 
 
-def _reference(view: TaskView, r: GenRecord) -> str:
+def _reference(view: TaskView, r: GenerationRecord) -> str:
     """The reference for this reply: `reference_turns[turn]` in multi-turn data, else the first reference."""
     sample = view.samples[r.sample_id]
     per_turn = sample.metadata.get("reference_turns")
@@ -87,7 +87,7 @@ def _reference(view: TaskView, r: GenRecord) -> str:
     return sample.references[0] if sample.references else ""
 
 
-def _rubric_prompt(view: TaskView, r: GenRecord, args: RubricArgs, rubrics: dict[str, str]) -> str | None:
+def _rubric_prompt(view: TaskView, r: GenerationRecord, args: RubricArgs, rubrics: dict[str, str]) -> str | None:
     turns = view.dialogue(r)
     if turns is None:
         return None
@@ -99,13 +99,14 @@ def _rubric_prompt(view: TaskView, r: GenRecord, args: RubricArgs, rubrics: dict
                             question=question, reference=_reference(view, r) if args.reference else "", answer=r.output or "")
 
 
-@register("rubric_judge", version="1", args=RubricArgs, needs_judge=lambda a: True)
+@register("rubric_judge", version="1", args=RubricArgs, needs_judge=lambda a: True, metrics=(
+    metric("rating", "helpfulness", "higher", "continuous", "the judge's 1–10 rating of the reply", headline=True),))
 def rubric_judge(args: RubricArgs):
     """MT-Bench-style single-answer rating 1–10 by a judge model, with a rubric per sample category."""
 
     def score(view: TaskView) -> Iterable[Score]:
         rubrics = load_rubrics(view, args)
-        todo: list[tuple[GenRecord, str]] = []
+        todo: list[tuple[GenerationRecord, str]] = []
         for r in view.records:
             if not r.ok:
                 yield unscored(r, "rating", "generation failed")
@@ -137,7 +138,7 @@ def _pairs(view: TaskView, args: PairwiseArgs) -> list[tuple[str, str]]:
     return [(arms[j], arms[i]) for i in range(len(arms)) for j in range(i + 1, len(arms))]
 
 
-def _pair_scores(r: GenRecord, b: str, traces: Sequence[JudgeTrace], diff: int) -> list[Score]:
+def _pair_scores(r: GenerationRecord, b: str, traces: Sequence[JudgeTrace], diff: int) -> list[Score]:
     extra: dict[str, Any] = {"other_arm": b, "judge": tuple(traces)}
     verdicts = [parse_verdict(t.reply, ("A", "B", "C")) if t.error is None else (None, "judge request failed")
                 for t in traces]
@@ -152,13 +153,18 @@ def _pair_scores(r: GenRecord, b: str, traces: Sequence[JudgeTrace], diff: int) 
 
 
 @register("pairwise_judge", version="1", args=PairwiseArgs, modes=("gold",), needs_judge=lambda a: True,
-          summarize=lambda scores, seed: _lc_records(scores, seed))
+          summarize=lambda scores, seed: _lc_records(scores, seed), metrics=(
+              metric("win", "helpfulness", "higher", "binary", "the judge prefers this arm in both orders"),
+              metric("tie", "helpfulness", "neither", "binary", "the judge's orders disagree or say tie"),
+              metric("loss", "helpfulness", "lower", "binary", "the judge prefers the other arm in both orders"),
+              metric("preference", "helpfulness", "higher", "continuous", "win 1, tie 0.5, loss 0", headline=True),
+              metric("lc_win_rate", "helpfulness", "higher", "continuous", "length-controlled win rate")))
 def pairwise_judge(args: PairwiseArgs):
     """Judge compares two arms' replies in both orders: win / tie / loss, plus a length-controlled win rate."""
 
     def score(view: TaskView) -> Iterable[Score]:
         index = {(r.arm, r.sample_id, r.turn, r.repeat): r for r in view.records}
-        jobs: list[tuple[GenRecord, str, list[str], int]] = []
+        jobs: list[tuple[GenerationRecord, str, list[str], int]] = []
         for a, b in _pairs(view, args):
             for (arm, sid, turn, rep), ra in index.items():
                 rb = index.get((b, sid, turn, rep))
@@ -179,8 +185,6 @@ def pairwise_judge(args: PairwiseArgs):
 
 
 def _lc_records(scores: Sequence[Score], seed: int) -> dict[str, list]:
-    from psm_eval.score.summary import from_interval, group_seed
-
     groups: dict[tuple, list[Score]] = defaultdict(list)
     for s in scores:
         if s.metric == "preference" and s.value is not None and s.other_arm:
@@ -190,7 +194,7 @@ def _lc_records(scores: Sequence[Score], seed: int) -> dict[str, list]:
         key = (task, scorer, version, "lc_win_rate", None)
         iv = stats.lc_win_rate([s.value for s in group], [s.detail["length_diff"] for s in group],  # type: ignore[misc]
                                [s.cluster or s.sample_id for s in group], seed=group_seed(seed, *key, a, b))
-        out.append(from_interval("lc_win_rate", key, iv, "logistic regression of preference on tanh(length "
+        out.append(summary_record("lc_win_rate", key, iv, "logistic regression of preference on tanh(length "
                                  "difference / sd), at zero difference; cluster bootstrap (1000 resamples)",
                                  arm_pair=(a, b)))
     return {"records": out}

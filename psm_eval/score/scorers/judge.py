@@ -112,12 +112,12 @@ class Judge:
         requests = [GenRequest(key=f"judge/{i}", prompt=p, max_gen_toks=self.max_gen_toks, temperature=0.0,
                                until=p.stop, seed=0) for i, p in ready]
         outcomes = self.backend.generate(requests) if requests else []
-        traces: list[JudgeTrace] = [JudgeTrace(self.spec, {"text": None, "messages": [{"role": "user", "content": m}]},
-                                               None, f"render_error: {p}")
-                                    for m, p in zip(messages, prompts)]
+        traces: list[JudgeTrace] = [
+            JudgeTrace(spec=self.spec, prompt={"text": None, "messages": [{"role": "user", "content": m}]},
+                       reply=None, error=f"render_error: {p}") for m, p in zip(messages, prompts)]
         for (i, p), o in zip(ready, outcomes):
             error = None if o.ok else f"{o.error_kind}: {o.error}"
-            traces[i] = JudgeTrace(self.spec, p.to_json(), o.output if o.ok else None, error)
+            traces[i] = JudgeTrace(spec=self.spec, prompt=p.to_json(), reply=o.output if o.ok else None, error=error)
         return traces
 
     def close(self) -> None:

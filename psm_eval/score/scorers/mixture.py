@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from psm_eval.score import stats
-from psm_eval.score.scorers.base import GenRecord, Score, TaskView, measured, unscored
+from psm_eval.score.scorers.base import GenerationRecord, group_seed, summary_record, Score, TaskView, measured, unscored
 from psm_eval.score.scorers.judge import parse_verdict
-from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.registry import metric, register
 from psm_eval.score.scorers.text import compile_regex, first_line
 
 __all__ = ["MixtureArgs", "classify"]
@@ -31,6 +31,8 @@ class MixtureArgs(BaseModel):
     judge: bool = False
     """Let the judge classify each reply among the classes."""
     first_line: bool = False
+    target: str | None = "assistant"
+    """The class whose share the report's headline shows (the assistant persona)."""
 
     @model_validator(mode="after")
     def _check(self) -> "MixtureArgs":
@@ -51,7 +53,7 @@ def classify(text: str, args: MixtureArgs) -> str:
     return next((n for n, p in args.classes.items() if compile_regex(p, True).search(text)), args.other)
 
 
-def _labels(view: TaskView, ok: list[GenRecord], args: MixtureArgs) -> list[tuple[str | None, str, tuple]]:
+def _labels(view: TaskView, ok: list[GenerationRecord], args: MixtureArgs) -> list[tuple[str | None, str, tuple]]:
     """(class or None, reason, judge traces) per reply."""
     if not args.judge:
         return [(classify(r.output or "", args), "", ()) for r in ok]
@@ -65,9 +67,9 @@ def _labels(view: TaskView, ok: list[GenRecord], args: MixtureArgs) -> list[tupl
     return out
 
 
-def _entropies(labelled: list[tuple[GenRecord, str]]) -> Iterable[Score]:
+def _entropies(labelled: list[tuple[GenerationRecord, str]]) -> Iterable[Score]:
     per_prompt: dict[tuple[str, str, int], list[str]] = defaultdict(list)
-    first: dict[tuple[str, str, int], GenRecord] = {}
+    first: dict[tuple[str, str, int], GenerationRecord] = {}
     for r, label in labelled:
         per_prompt[(r.arm, r.sample_id, r.turn)].append(label)
         first.setdefault((r.arm, r.sample_id, r.turn), r)
@@ -77,8 +79,17 @@ def _entropies(labelled: list[tuple[GenRecord, str]]) -> Iterable[Score]:
                     value=stats.entropy_bits(list(Counter(labels).values())), detail={"k": len(labels)})
 
 
+def _declare(args: MixtureArgs) -> tuple:
+    shares = tuple(metric(n, "persona consistency", "neither", "binary", f"share of replies in the {n} persona",
+                          headline=n == args.target, chart="shares") for n in args.names())
+    return shares + (metric("entropy", "persona consistency", "neither", "continuous",
+                            "entropy (bits) of one prompt's sampled replies' personas"),
+                     metric("pooled_entropy", "persona consistency", "neither", "continuous",
+                            "entropy (bits) of the arm's pooled persona shares"))
+
+
 @register("persona_mixture", version="1", args=MixtureArgs, needs_judge=lambda a: a.judge,
-          summarize=lambda scores, seed: _pooled_entropy(scores, seed))
+          summarize=lambda scores, seed: _pooled_entropy(scores, seed), metrics=_declare)
 def persona_mixture(args: MixtureArgs):
     """Share of sampled replies in each persona class, per-prompt and pooled entropy of the mixture."""
     names = args.names()
@@ -101,8 +112,6 @@ def persona_mixture(args: MixtureArgs):
 
 
 def _pooled_entropy(scores: Sequence[Score], seed: int) -> dict[str, list]:
-    from psm_eval.score.summary import from_interval, group_seed
-
     rows: dict[tuple, dict[tuple, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     for s in scores:
         if s.metric != "entropy" and s.value is not None and s.repeat is not None:
@@ -114,6 +123,6 @@ def _pooled_entropy(scores: Sequence[Score], seed: int) -> dict[str, list]:
         key = (task, scorer, version, "pooled_entropy", None)
         iv = stats.bootstrap_pooled(matrix, [sid for sid, _, _ in replies], stats.entropy_rows,
                                     seed=group_seed(seed, *key, arm))
-        out.append(from_interval("pooled_entropy", key, iv, "entropy (bits) of the arm's pooled class shares; "
+        out.append(summary_record("pooled_entropy", key, iv, "entropy (bits) of the arm's pooled class shares; "
                                  "cluster bootstrap", arm=arm))
     return {"records": out}

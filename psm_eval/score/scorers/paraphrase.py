@@ -16,9 +16,9 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from psm_eval.score.scorers.base import GenRecord, JudgeTrace, Score, TaskView, breakdowns, measured, unscored
+from psm_eval.score.scorers.base import GenerationRecord, JudgeTrace, Score, TaskView, breakdowns, measured, unscored
 from psm_eval.score.scorers.judge import parse_verdict
-from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.registry import metric, register
 from psm_eval.score.scorers.text import compile_regex, contains_phrase, first_line, normalize
 
 __all__ = ["ParaphraseArgs", "extract_answer", "stance", "NO_ANSWER"]
@@ -72,15 +72,15 @@ def extract_answer(reply: str, args: ParaphraseArgs, vocabulary: list[str], answ
     return normalize(text) or NO_ANSWER
 
 
-def _groups(view: TaskView) -> dict[tuple, list[GenRecord]]:
-    groups: dict[tuple, list[GenRecord]] = defaultdict(list)
+def _groups(view: TaskView) -> dict[tuple, list[GenerationRecord]]:
+    groups: dict[tuple, list[GenerationRecord]] = defaultdict(list)
     for r in view.records:
         g = view.samples[r.sample_id].metadata.get("group")
         groups[(str(g) if g is not None else f"sample:{r.sample_id}", r.arm, r.turn, r.repeat)].append(r)
     return groups
 
 
-def _mode(view: TaskView, members: list[GenRecord], args: ParaphraseArgs) -> str:
+def _mode(view: TaskView, members: list[GenerationRecord], args: ParaphraseArgs) -> str:
     """`judge`, `extract` or `needs_judge` for one group."""
     open_answer = view.samples[members[0].sample_id].metadata.get("answer_type") == "open"
     if args.judge or (open_answer and args.pattern is None and not args.vocabulary):
@@ -88,11 +88,11 @@ def _mode(view: TaskView, members: list[GenRecord], args: ParaphraseArgs) -> str
     return "extract"
 
 
-def _key(a: GenRecord, b: GenRecord) -> Pair:
+def _key(a: GenerationRecord, b: GenerationRecord) -> Pair:
     return (a.key, b.key) if a.key < b.key else (b.key, a.key)
 
 
-def _agreement(members: list[GenRecord], same: dict[Pair, bool | None], group: str,
+def _agreement(members: list[GenerationRecord], same: dict[Pair, bool | None], group: str,
                traces: dict[Pair, JudgeTrace], mode: str) -> Iterable[Score]:
     for r in members:
         cluster = f"group:{group}"
@@ -114,7 +114,9 @@ def _agreement(members: list[GenRecord], same: dict[Pair, bool | None], group: s
 
 
 @register("paraphrase_consistency", version="1", args=ParaphraseArgs, needs_judge=lambda a: a.judge,
-          uses_judge=lambda a: True)
+          uses_judge=lambda a: True, metrics=(
+              metric("agreement", "persona consistency", "higher", "continuous",
+                     "share of paraphrase pairs answered the same way", headline=True),))
 def paraphrase_consistency(args: ParaphraseArgs):
     """Agreement of the answers given to paraphrases of one question (metadata `group`), per arm."""
 
@@ -124,7 +126,7 @@ def paraphrase_consistency(args: ParaphraseArgs):
         groups = _groups(view)
         modes = {k: _mode(view, m, args) for k, m in groups.items()}
         same: dict[Pair, bool | None] = {}
-        to_judge: list[tuple[GenRecord, GenRecord]] = []
+        to_judge: list[tuple[GenerationRecord, GenerationRecord]] = []
         for k, members in groups.items():
             pairs = list(combinations([m for m in members if m.ok], 2))
             if modes[k] == "judge":
@@ -144,7 +146,7 @@ def paraphrase_consistency(args: ParaphraseArgs):
     return score
 
 
-def _judge_pairs(view: TaskView, pairs: list[tuple[GenRecord, GenRecord]]) -> dict[Pair, JudgeTrace]:
+def _judge_pairs(view: TaskView, pairs: list[tuple[GenerationRecord, GenerationRecord]]) -> dict[Pair, JudgeTrace]:
     prompts = [view.judge.build("equivalence.j2", question_a=view.question(a), answer_a=a.output,
                                 question_b=view.question(b), answer_b=b.output) for a, b in pairs]
     return {_key(a, b): t for (a, b), t in zip(pairs, view.judge.ask(prompts))}

@@ -1,4 +1,5 @@
-"""The scorer registry: name → factory, version, argument schema and what the scorer applies to.
+"""The scorer registry: name → factory, version, argument schema, what the scorer applies to, and what
+it declares about each metric (family, direction, kind, chart) for the summary, reports and gate.
 
 Scorer modules register themselves with `@register(...)`; the registry imports them all on first
 lookup (single source: the decorator). Unknown names get a "did you mean".
@@ -14,10 +15,18 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from psm_eval.errors import ScoringError
+from psm_eval.records import MetricInfo
 from psm_eval.score.scorers.base import Scorer
 from psm_eval.specs import format_validation_error
 
-__all__ = ["ScorerInfo", "ScoringError", "NoArgs", "register", "get_scorer", "scorer_names", "build_scorer"]
+__all__ = ["ScorerInfo", "ScoringError", "NoArgs", "register", "get_scorer", "scorer_names", "build_scorer",
+           "metric"]
+
+
+def metric(name: str, family: str, direction: str, kind: str, description: str, **extra: Any) -> MetricInfo:
+    """A metric's declaration (task, scorer and version are filled in when a run is scored)."""
+    return MetricInfo(metric=name, family=family, direction=direction, kind=kind,  # type: ignore[arg-type]
+                      description=description, **extra)
 
 FAMILIES = ("accuracy", "choice", "signals", "frame", "paraphrase", "drift", "mixture", "helpfulness", "shift")
 
@@ -44,20 +53,25 @@ class ScorerInfo:
     """Whether the scorer cannot run without a judge, given its args."""
     uses_judge: Callable[[Any], bool] = lambda args: False
     """Whether it uses a judge when one is given (some items of its tasks may need one)."""
-    trends: frozenset[str] = frozenset()
-    """Metrics also summarised as a slope against turn index."""
+    metrics: Any = ()
+    """What each metric is: a tuple of `MetricInfo`, or a function of the scorer's args returning one."""
     summarize: Callable[..., dict[str, list]] | None = None
     """Extra summary sections computed from this scorer's scores (LC win rate, top tokens …)."""
     doc: str = field(default="")
+
+    def declarations(self, args: Any) -> tuple[MetricInfo, ...]:
+        """The metric declarations for these args."""
+        return tuple(self.metrics(args) if callable(self.metrics) else self.metrics)
 
 
 _REGISTRY: dict[str, ScorerInfo] = {}
 _loaded = False
 
 
-def register(name: str, *, version: str, args: type[BaseModel] = NoArgs, kinds: tuple[str, ...] = ("generate",),
-             modes: tuple[str, ...] = ("gold", "rollout"), needs_judge: Callable[[Any], bool] | None = None,
-             uses_judge: Callable[[Any], bool] | None = None, trends: tuple[str, ...] = (), summarize: Callable[..., dict[str, list]] | None = None) -> Callable:
+def register(name: str, *, version: str, metrics: Any, args: type[BaseModel] = NoArgs,
+             kinds: tuple[str, ...] = ("generate",), modes: tuple[str, ...] = ("gold", "rollout"),
+             needs_judge: Callable[[Any], bool] | None = None, uses_judge: Callable[[Any], bool] | None = None,
+             summarize: Callable[..., dict[str, list]] | None = None) -> Callable:
     """Decorator for a scorer factory `(args) -> Scorer`; its docstring's first line is the summary."""
 
     def wrap(factory: Callable[[Any], Scorer]) -> Callable[[Any], Scorer]:
@@ -67,7 +81,7 @@ def register(name: str, *, version: str, args: type[BaseModel] = NoArgs, kinds: 
         _REGISTRY[name] = ScorerInfo(name=name, version=version, factory=factory, args=args,
                                      kinds=frozenset(kinds), modes=frozenset(modes),
                                      needs_judge=needs_judge or (lambda a: False),
-                                     uses_judge=uses_judge or needs_judge or (lambda a: False), trends=frozenset(trends),
+                                     uses_judge=uses_judge or needs_judge or (lambda a: False), metrics=metrics,
                                      summarize=summarize, doc=doc[0] if doc else "")
         return factory
 

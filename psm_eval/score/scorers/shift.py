@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from psm_eval.errors import PsmError
 from psm_eval.render import make_renderer
-from psm_eval.score.scorers.base import GenRecord, NotApplicable, Score, Stratum, TaskView, measured, unscored
-from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.base import GenerationRecord, NotApplicable, Score, Stratum, TaskView, measured, unscored
+from psm_eval.score.scorers.registry import metric, register
 from psm_eval.types import Turn
 
 __all__ = ["ShiftArgs", "shift_class", "position_bucket", "TOP_TOKENS"]
@@ -57,23 +57,23 @@ def _base(view: TaskView, args: ShiftArgs) -> str:
     return next((a.name for a in view.arms if a.render.startswith("transcript") and a.name in names), names[0])
 
 
-def _shares(r: GenRecord, base: str, ranks: Sequence[int], stratum: Stratum | None, detail: dict) -> list[Score]:
+def _shares(r: GenerationRecord, base: str, ranks: Sequence[int], stratum: Stratum | None, detail: dict) -> list[Score]:
     counts = Counter(shift_class(x) for x in ranks)
     return [measured(r, c, counts[c] / len(ranks), other_arm=base, stratum=stratum,
                      detail=detail if c == "shifted" else {}) for c in CLASSES]
 
 
-def _reply_scores(r: GenRecord, base: str, tokens: list[str], ranks: list[int]) -> list[Score]:
+def _reply_scores(r: GenerationRecord, base: str, tokens: list[str], ranks: list[int]) -> list[Score]:
     out = _shares(r, base, ranks, None, {"tokens": tokens, "ranks": ranks})
     by_bucket: dict[str, list[int]] = defaultdict(list)
     for i, rank in enumerate(ranks, start=1):
         by_bucket[position_bucket(i)].append(rank)
     for label, group in by_bucket.items():
-        out += _shares(r, base, group, Stratum("token_position", label), {})
+        out += _shares(r, base, group, Stratum(by="token_position", value=label), {})
     return out
 
 
-def _context(view: TaskView, r: GenRecord, base: str, info: Any) -> tuple[str, str] | str:
+def _context(view: TaskView, r: GenerationRecord, base: str, info: Any) -> tuple[str, str] | str:
     """(base prompt text, continuation) or the reason there is none."""
     turns = view.dialogue(r)
     if turns is None:
@@ -90,7 +90,9 @@ def _context(view: TaskView, r: GenRecord, base: str, info: Any) -> tuple[str, s
     return prompt.text, prompt.answer_prefix + (r.output or "").strip()
 
 
-@register("token_shift", version="1", args=ShiftArgs, summarize=lambda scores, seed: _top_tokens(scores))
+@register("token_shift", version="1", args=ShiftArgs, summarize=lambda scores, seed: _top_tokens(scores), metrics=tuple(
+    metric(c, "token shift", "neither", "continuous", f"share of reply tokens {c} under the base model",
+           chart="by_stratum", chart_by="token_position") for c in ("unshifted", "marginal", "shifted")))
 def token_shift(args: ShiftArgs):
     """Rank of each post-trained reply token under the base model: unshifted / marginal / shifted shares."""
 

@@ -6,8 +6,8 @@ from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from psm_eval.score.scorers.base import GenRecord, Score, TaskView, for_metrics, measured, unscored
-from psm_eval.score.scorers.registry import register
+from psm_eval.score.scorers.base import GenerationRecord, Score, TaskView, for_metrics, measured, unscored
+from psm_eval.score.scorers.registry import metric, register
 from psm_eval.score.scorers.text import compile_regex, count_tokens
 
 __all__ = ["SignalArgs", "REFUSAL_PATTERNS", "is_refusal"]
@@ -44,7 +44,7 @@ def is_refusal(text: str, patterns: Iterable[str] = REFUSAL_PATTERNS) -> bool:
     return any(compile_regex(p, ignore_case=True).search(text) for p in patterns)
 
 
-def _signals(r: GenRecord, patterns: list[str]) -> list[Score]:
+def _signals(r: GenerationRecord, patterns: list[str]) -> list[Score]:
     if not r.ok or r.output is None:
         return for_metrics(r, METRICS, "generation failed")
     text = r.output.strip()
@@ -66,7 +66,14 @@ def _signals(r: GenRecord, patterns: list[str]) -> list[Score]:
     return out
 
 
-@register("reply_signals", version="1", args=SignalArgs)
+@register("reply_signals", version="1", args=SignalArgs, metrics=(
+    metric("answered", "reply signals", "higher", "binary", "a non-empty reply that is not a refusal (not a judgement "
+           "of helpfulness)"),
+    metric("refused", "reply signals", "lower", "binary", "the reply refuses"),
+    metric("empty", "reply signals", "lower", "binary", "the reply is empty"),
+    metric("truncated", "reply signals", "lower", "binary", "the reply hit max_gen_toks"),
+    metric("length_tokens", "reply signals", "neither", "count", "reply length in word tokens"),
+    metric("ended_cleanly", "reply signals", "higher", "binary", "the turn ended at a stop sequence")))
 def reply_signals(args: SignalArgs):
     """answered / refused / empty / truncated, length in word tokens, and whether the turn ended at a stop."""
     patterns = list(args.refusal_patterns if args.refusal_patterns is not None else REFUSAL_PATTERNS)

@@ -1,0 +1,105 @@
+"""`manifest.json`: what a run is (tasks with versions and hashes, arms, packages, seed) and how it ended."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from psm_eval.records.base import SCHEMA_VERSION, Record
+from psm_eval.records.config import ArmConfig, ModelConfig
+
+__all__ = ["MANIFEST", "RunStatus", "TaskEntry", "RendererEntry", "ArmEntry", "Counts", "CacheStats", "Manifest"]
+
+MANIFEST = "manifest.json"
+RunStatus = Literal["created", "running", "complete", "failed", "cancelled"]
+
+
+class TaskEntry(Record):
+    """A task as the run loaded it."""
+
+    name: str
+    version: str
+    data_hash: str
+    """sha256 of the data file (or the hub dataset's pinned revision and fingerprint)."""
+    kind: Literal["generate", "multiple_choice"]
+    mode: Literal["gold", "rollout"]
+    n_samples: int
+    path: str
+    """The task folder the run read."""
+    spec: dict[str, Any]
+    """The validated task.yaml."""
+
+
+class RendererEntry(Record):
+    """How an arm's prompts were rendered."""
+
+    spec: str
+    kind: str
+    """`transcript` or `chat`."""
+    template_hash: str | None
+    """sha256 of the persona template or named chat template (None: the model's own, hashed per prompt)."""
+
+
+class ArmEntry(ArmConfig):
+    """An arm as run: its config (model arguments redacted) and its renderer."""
+
+    model: ModelConfig  # type: ignore[assignment]
+    renderer: RendererEntry
+
+
+class Counts(Record):
+    """Stored generation records of one arm."""
+
+    ok: int = 0
+    failed: int = 0
+
+
+class CacheStats(Record):
+    """Requests of one arm answered from the response cache (hits) or sent (misses) by the last start."""
+
+    hits: int = 0
+    misses: int = 0
+
+
+class Manifest(Record):
+    """The run manifest."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    status: RunStatus
+    created: str
+    """UTC, ISO 8601."""
+    started: str
+    ended: str | None = None
+    resumed: list[str] = []
+    """When the run was resumed (UTC)."""
+    seed: int
+    limit: int | None
+    shard: str | None = None
+    """`K/N` for a shard of a job array, else None."""
+    merged_from: list[str] | None = None
+    """Run ids of the shards this run was merged from."""
+    tasks: list[TaskEntry]
+    arms: list[ArmEntry]
+    packages: dict[str, str | None]
+    git_revision: str | None
+    counts: dict[str, Counts] = Field(default_factory=dict)
+    """Arm → stored records by status."""
+    cache: dict[str, CacheStats] = Field(default_factory=dict)
+    error: str | None = None
+    """Why the run stopped, when it did not complete (secrets redacted)."""
+
+    @property
+    def arm_names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def task(self, name: str) -> TaskEntry | None:
+        return next((t for t in self.tasks if t.name == name), None)
+
+    def arm(self, name: str) -> ArmEntry | None:
+        return next((a for a in self.arms if a.name == name), None)
