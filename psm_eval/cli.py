@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from psm_eval.errors import PsmError
 
@@ -80,7 +81,8 @@ def _run_parser(sub: Any) -> None:
             arm:  NAME=TYPE:key=value,...,render=RENDERER[,system="..."][,max_gen_toks=N][,temperature=T]
             renderers: transcript:<persona or path.j2>  |  chat  |  chat:template=PATH"""))
     sp.add_argument("-c", "--config", type=Path, help="run config YAML (tasks, arms, seed …)")
-    sp.add_argument("--task", action="append", default=[], metavar="TASK", help="task name, folder or task.yaml (repeatable)")
+    sp.add_argument("--task", action="append", default=[], metavar="TASK",
+                    help="task name, folder or task.yaml (repeatable)")
     sp.add_argument("--suite", help="a suite of tasks (tasks/suites/NAME.yaml)")
     sp.add_argument("--arm", action="append", default=[], metavar="ARM", help="NAME=TYPE:args,render=... (repeatable)")
     sp.add_argument("--limit", type=int, help="first N samples of each task")
@@ -90,7 +92,8 @@ def _run_parser(sub: Any) -> None:
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
     sp.add_argument("--shard", metavar="K/N", help="only this shard of the samples (0 <= K < N), for job arrays; "
                                                    "join the shards with `psm-eval merge`")
-    sp.add_argument("--dry-run", action="store_true", help="print request counts and token estimates per arm; run nothing")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="print request counts and token estimates per arm; run nothing")
     sp.add_argument("--max-error-rate", type=float, metavar="R",
                     help="stop the run (status failed, resumable) once more than this share of records failed (0-1)")
     sp.add_argument("--no-cache", action="store_true", help="always ask the models; ignore the response cache")
@@ -140,7 +143,7 @@ def _organism_parser(sub: Any) -> None:
                     "run the skill checks (a pair that misses one is rejected) and write model cards. "
                     "About 11-15 minutes on 2 CPU cores.",
         epilog=_examples("psm-eval organism build --out /tmp/organism\n"
-                         "psm-eval organism build --out /tmp/quick --quick      # a few % of the steps, checks recorded only"),
+                         "psm-eval organism build --out /tmp/quick --quick   # 2% of the steps; checks recorded only"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     build.add_argument("--out", required=True, type=Path, help="folder for psm-tiny-base/ and psm-tiny-chat/")
     build.add_argument("--seed", type=int, default=0)
@@ -219,7 +222,8 @@ def _gate_parsers(sub: Any) -> None:
             psm-eval gate runs/NEW --baseline baseline.json
             psm-eval gate runs/NEW --baseline runs/OLD --policy gate.yaml --markdown summary.md --junit gate.xml
             psm-eval gate runs/NEW --baseline baseline.json --arm chat --arm-map chat=chat-v1 --task organism-facts
-            psm-eval gate runs/NEW --baseline tests/data/organism-baseline.json --policy tests/data/organism-gate.yaml""")
+            psm-eval gate runs/NEW --baseline tests/data/organism-baseline.json \\
+                               --policy tests/data/organism-gate.yaml""")
         + "\n" + GATE_EXIT_CODES)
     sp.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the scored run to judge")
     sp.add_argument("--baseline", type=Path, required=True, metavar="PATH", help="baseline run folder or baseline file")
@@ -233,7 +237,8 @@ def _gate_parsers(sub: Any) -> None:
     sp.add_argument("--json", type=Path, metavar="PATH", help="write the verdicts as JSON")
     sp.set_defaults(func=_cmd_gate)
     bl = sub.add_parser("baseline", help="portable baselines for the gate",
-                        description="Baselines for `psm-eval gate`.", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Baselines for `psm-eval gate`.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog=_examples("psm-eval baseline export runs/20261122-101500-ab12cd34 -o baseline.json"))
     bsub = bl.add_subparsers(dest="baseline_command", metavar="ACTION")
     bsub.required = True
@@ -290,8 +295,10 @@ def _report_parsers(sub: Any) -> None:
                          "leading ', so a spreadsheet never runs it as a formula)")
     sp.add_argument("--out", help="output folder (default reports/<run_id>/; with --index: reports/index.html)")
     sp.add_argument("--index", type=Path, metavar="DIR", help="write an index page of every run under DIR")
-    sp.add_argument("--baseline-arm", metavar="ARM", help="the prompted base arm of the headline (default: first transcript arm)")
-    sp.add_argument("--target-arm", metavar="ARM", help="the post-trained arm of the headline (default: first chat arm on another model)")
+    sp.add_argument("--baseline-arm", metavar="ARM",
+                    help="the prompted base arm of the headline (default: first transcript arm)")
+    sp.add_argument("--target-arm", metavar="ARM",
+                    help="the post-trained arm of the headline (default: first chat arm on another model)")
     sp.set_defaults(func=_cmd_report)
     cp = sub.add_parser(
         "compare", help="an HTML report comparing two runs of the same tasks (samples joined by id)",
@@ -338,7 +345,8 @@ def _tasks_parser(sub: Any) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     tsub = sp.add_subparsers(dest="tasks_command", metavar="ACTION")
     tsub.required = True
-    ls = tsub.add_parser("list", help="tasks under the tasks folder", epilog=_examples("psm-eval tasks list --root tasks/"),
+    ls = tsub.add_parser("list", help="tasks under the tasks folder",
+                         epilog=_examples("psm-eval tasks list --root tasks/"),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     ls.add_argument("--root", type=Path, help="folder to search (default: ./tasks)")
     ls.set_defaults(func=_cmd_tasks_list)
@@ -370,7 +378,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None, progress: bool) -> None:
+def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None,
+           progress: bool) -> None:
     from psm_eval.score.stage import score_run
 
     paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress)

@@ -6,8 +6,9 @@ lm_eval is imported lazily, on the first backend created, so light commands stay
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from psm_eval.backends.spec import ModelSpec, parse_model_spec
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome

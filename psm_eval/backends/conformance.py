@@ -20,7 +20,7 @@ once per arm and refuses the arm when either shift shows:
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from psm_eval.errors import BackendError
 

@@ -15,8 +15,9 @@ import gc
 import json
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any, Literal
 
 # lm-eval replaces a null API completion with this placeholder; make it unmistakable so a null
 # is stored as a failure instead of an empty answer. Must be set before lm_eval is imported.
@@ -89,7 +90,7 @@ class LMBackend:
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
 
     @classmethod
-    def create(cls, spec: ModelSpec, retries: int = 3) -> "LMBackend":
+    def create(cls, spec: ModelSpec, retries: int = 3) -> LMBackend:
         return cls(spec, retries)
 
     @property
@@ -134,7 +135,7 @@ class LMBackend:
             return Outcome.failure("bad_bos", f"prompt starts with {n_bos} BOS tokens; expected exactly {expected}")
         if len(ids) + budget > self.probe.max_length:
             return Outcome.failure("context_too_long", f"prompt is {len(ids)} tokens + {budget} to generate > the "
-                                                       f"model's {self.probe.max_length}; lm-eval would cut it silently")
+                                   f"model's {self.probe.max_length}; lm-eval would cut it silently")
         return None
 
     # ---- generate ------------------------------------------------------------------------
@@ -150,9 +151,9 @@ class LMBackend:
         rest = [i for i in ready if out[i] is None]
         if rest and self.capabilities.concurrency == 1:
             for i in rest:
-                out[i] = with_retries(lambda r=requests[i]: self._generate_one(r), self.retries)
+                out[i] = with_retries(functools.partial(self._generate_one, requests[i]), self.retries)
         elif rest:
-            self.lm  # create the model once, before any worker thread needs it
+            _ = self.lm  # create the model once, before any worker thread needs it
             with ThreadPoolExecutor(max_workers=min(self.capabilities.concurrency, len(rest))) as pool:
                 done = pool.map(lambda i: with_retries(lambda: self._generate_one(requests[i]), self.retries), rest)
                 for i, outcome in zip(rest, done):
@@ -196,7 +197,7 @@ class LMBackend:
                 texts = None
             for k, i in enumerate(idx):
                 out[i] = (self._finish(batch[i], texts[k]) if texts is not None
-                          else with_retries(lambda r=batch[i]: self._generate_one(r), self.retries))
+                          else with_retries(functools.partial(self._generate_one, batch[i]), self.retries))
         return out
 
     def _generate_one(self, r: GenRequest) -> Outcome:
@@ -216,7 +217,7 @@ class LMBackend:
             # servers may ignore stop sequences (lm-eval sends at most 4); enforce ours
             cuts = [text.index(s) for s in r.until if s and s in text]
             text = text[: min(cuts)] if cuts else text
-        finish = None
+        finish: Literal["stop", "length"] | None = None
         if self.tokenizer is not None:
             finish = "length" if self.probe.count(text) >= r.max_gen_toks else "stop"
         return Outcome(ok=True, output=text, finish=finish)
@@ -244,7 +245,7 @@ class LMBackend:
                 raise
             except Exception:
                 for i in ready:
-                    out[i] = with_retries(lambda r=requests[i]: self._loglikelihood([r])[0], self.retries)
+                    out[i] = with_retries(functools.partial(self._loglikelihood_one, requests[i]), self.retries)
         return [o for o in out if o is not None]
 
     def _probe_conformance(self) -> Outcome | None:
@@ -252,7 +253,7 @@ class LMBackend:
         when they are wrong; a failure Outcome when the probe could not be asked (asked again next time)."""
         instances = [Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=0)
                      for pair in probe_pairs(self.info.bos_token or "")]
-        self.lm  # a model that cannot be created is an error, not a failed probe
+        _ = self.lm  # a model that cannot be created is an error, not a failed probe
         outcome = with_retries(lambda: Outcome(ok=True, logprobs=tuple(
             (float(ll), bool(g)) for ll, g in self.lm.loglikelihood(instances, disable_tqdm=True))), self.retries)
         if not outcome.ok:
@@ -262,6 +263,9 @@ class LMBackend:
         check_echo_logprobs(outcome.logprobs or (), self.spec.display(), last_token)
         self._conformant = True
         return None
+
+    def _loglikelihood_one(self, r: LLRequest) -> Outcome:
+        return self._loglikelihood([r])[0]
 
     def _loglikelihood(self, requests: Sequence[LLRequest]) -> list[Outcome]:
         instances = [Instance(request_type="loglikelihood", doc={}, arguments=(r.prompt.text, c), idx=0)

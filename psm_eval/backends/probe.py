@@ -60,7 +60,8 @@ class ModelProbe:
 
     def _source(self) -> str | None:
         if self.is_api:
-            return self.args.get("tokenizer") or (self.args.get("model") if self.args.get("tokenizer_backend") == "huggingface" else None)
+            by_name = self.args.get("tokenizer_backend") == "huggingface"
+            return self.args.get("tokenizer") or (self.args.get("model") if by_name else None)
         return self.args.get("tokenizer") or self.args.get("pretrained")
 
     def _tokenizer(self) -> Any:
@@ -84,7 +85,8 @@ class ModelProbe:
             return DEFAULT_API_MAX_LENGTH
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(str(self.args.get("pretrained")), revision=self.args.get("revision") or "main",
+        config = AutoConfig.from_pretrained(str(self.args.get("pretrained")),
+                                            revision=self.args.get("revision") or "main",
                                             trust_remote_code=bool(_truthy(self.args.get("trust_remote_code"))))
         return int(resolve_max_length(config, self.tokenizer, default=2048))
 

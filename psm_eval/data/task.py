@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -50,14 +51,14 @@ class DataSource(_Strict):
     """Split to load."""
     revision: str | None = None
     """Hub revision (commit or tag) so the data cannot change under a task version."""
-    files: Union[str, list[str], None] = None
+    files: str | list[str] | None = None
     """Hub only: which files of the dataset repo to load (for repos that mix file layouts)."""
     loader: str | None = None
     """Row adapter from `psm_eval.data.loaders` for a public dataset's format (e.g. `mt_bench`);
     it maps each raw row to the columns `fields` names."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DataSource":
+    def _one_source(self) -> DataSource:
         if (self.path is None) == (self.hub is None):
             raise ValueError("give exactly one of 'path' or 'hub'")
         if self.files is not None and self.hub is None:
@@ -88,7 +89,7 @@ class Fields(_Strict):
     """Columns copied into the sample's metadata (category, trait …)."""
 
     @model_validator(mode="after")
-    def _one_dialogue(self) -> "Fields":
+    def _one_dialogue(self) -> Fields:
         if (self.prompt is None) == (self.dialogue is None):
             raise ValueError("give exactly one of 'prompt' or 'dialogue'")
         return self
@@ -126,7 +127,7 @@ class TaskSpec(_Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     """Task name: lowercase letters, digits, `-`, `_`, `.`."""
-    version: Union[int, str]
+    version: int | str
     """Bump whenever data, prompts or scoring change; stored with every run."""
     description: str
     """What the task measures, one or two sentences."""
@@ -138,13 +139,13 @@ class TaskSpec(_Strict):
     """Multi-turn: `gold` uses the data's assistant turns and generates the last reply;
     `rollout` feeds each arm's own replies back and generates at every user turn."""
     generation: Generation = Generation()
-    scorers: list[Union[str, ScorerRef]] = []
+    scorers: list[str | ScorerRef] = []
     """Scorers run on this task by default (names from the scorer registry)."""
     category: str | None = None
     """Free-form grouping (helpfulness, accuracy, persona …)."""
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> "TaskSpec":
+    def _kind_fields(self) -> TaskSpec:
         if self.kind == "multiple_choice" and (self.fields.choices is None or self.fields.answer is None):
             raise ValueError("multiple_choice tasks need 'fields.choices' and 'fields.answer'")
         return self
@@ -358,11 +359,12 @@ def _dialogue(value: Any, place: str, field: str, mode: str) -> list[Turn]:
     turns = []
     for j, msg in enumerate(value):
         at = f"{place}: field '{field}[{j}]'"
-        if not isinstance(msg, dict) or set(k for k, v in msg.items() if v is not None) - {"role", "content"}:
+        if not isinstance(msg, dict) or {k for k, v in msg.items() if v is not None} - {"role", "content"}:
             raise TaskError(f"{at}: expected a mapping with exactly 'role' and 'content'")
         role, content = msg.get("role"), msg.get("content")
         if role not in ("system", "user", "assistant"):
-            raise TaskError(f"{place}: field '{field}[{j}].role': expected 'system', 'user' or 'assistant', got {role!r}")
+            raise TaskError(f"{place}: field '{field}[{j}].role': expected 'system', 'user' or 'assistant', "
+                            f"got {role!r}")
         if role == "system" and j != 0:
             raise TaskError(f"{place}: field '{field}[{j}].role': a system message may only come first")
         if role == "assistant" and content is None and mode == "rollout":

@@ -7,18 +7,19 @@ as a console table, Markdown, JUnit XML and JSON. Exit codes: 0 pass, 1 regressi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from psm_eval.score import stats
-from psm_eval.score.stats import group_seed
 from psm_eval.gate.baseline import load_side
 from psm_eval.gate.compare import Gated, check, parse_arm_map, plan
 from psm_eval.gate.decide import INCONCLUSIVE, PASS, REGRESSION, MetricInput, decide
 from psm_eval.gate.policy import Policy, load_policy
+from psm_eval.score import stats
+from psm_eval.score.stats import group_seed
 
 __all__ = ["MetricResult", "GateResult", "gate", "run_gate", "parse_arm_map", "EXIT_PASS", "EXIT_REGRESSION",
            "EXIT_USAGE", "EXIT_PRECONDITION", "EXIT_INCONCLUSIVE", "PASS", "REGRESSION", "INCONCLUSIVE"]

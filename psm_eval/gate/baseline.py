@@ -10,14 +10,31 @@ import datetime as _dt
 import hashlib
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from psm_eval.errors import GateError, PreconditionError, StoreError
-from psm_eval.records import (SCORES, ArmEntry, Baseline, BaselineMetric, BaselineTask, GenerationCount,
-                              JudgeEntry, Manifest, MetricInfo, PortableArm, Score, iter_generations,
-                              read_baseline, read_manifest, read_scores, read_summary, write_baseline)
+from psm_eval.records import (
+    SCORES,
+    ArmEntry,
+    Baseline,
+    BaselineMetric,
+    BaselineTask,
+    GenerationCount,
+    JudgeEntry,
+    Manifest,
+    MetricInfo,
+    PortableArm,
+    Score,
+    iter_generations,
+    read_baseline,
+    read_manifest,
+    read_scores,
+    read_summary,
+    write_baseline,
+)
 from psm_eval.records.baseline import PortableModel, PortableRenderer
 
 __all__ = ["Row", "Side", "MetricKey", "export_baseline", "write_baseline_file", "load_side"]
@@ -86,7 +103,8 @@ def _declared(run_dir: Path) -> list[MetricInfo]:
     try:
         return read_summary(run_dir).metrics
     except StoreError as exc:
-        raise PreconditionError(f"{run_dir}: its summary cannot be read ({exc}); run `psm-eval score {run_dir}`") from None
+        raise PreconditionError(f"{run_dir}: its summary cannot be read ({exc}); "
+                                f"run `psm-eval score {run_dir}`") from None
 
 
 def _tasks(manifest: Manifest) -> list[BaselineTask]:

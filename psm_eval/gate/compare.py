@@ -3,13 +3,13 @@ hold before any verdict (each failure is a PreconditionError, exit 3, naming whi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from psm_eval.gate.baseline import MetricKey, Row, Side
 from psm_eval.errors import GateError, PreconditionError
-from psm_eval.records import MetricInfo
+from psm_eval.gate.baseline import MetricKey, Row, Side
 from psm_eval.gate.policy import Policy, Settings
+from psm_eval.records import MetricInfo
 
 __all__ = ["Pairing", "Gated", "parse_arm_map", "plan", "check"]
 
@@ -75,7 +75,8 @@ def _tasks(run: Side, base: Side, tasks: Sequence[str], notes: list[str]) -> lis
     if missing:
         raise PreconditionError(f"precondition failed: task coverage: baseline task(s) {', '.join(missing)} not in "
                                 "the run; gate a subset with --task NAME")
-    notes += [f"run task '{t}' is not in the baseline: not gated" for t in run.tasks if t not in base.tasks and not tasks]
+    notes += [f"run task '{t}' is not in the baseline: not gated" for t in run.tasks
+              if t not in base.tasks and not tasks]
     return [t for t in chosen if t in base.tasks] or _no_task(tasks, base)
 
 
@@ -152,7 +153,7 @@ def check(run: Side, base: Side, gated: list[Gated], policy: Policy) -> dict[int
                        for side, rows in (("run", g.run_rows), ("baseline", g.base_rows))
                        if not any(r.value is not None for r in rows)])
     cover = []
-    for task, run_arm, base_arm in sorted({(g.key[0], g.pairing.run_arm, g.pairing.base_arm) for g in gated}):
+    for task, run_arm in sorted({(g.key[0], g.pairing.run_arm) for g in gated}):
         want = {r.sample_id for g in gated if (g.key[0], g.pairing.run_arm) == (task, run_arm) for r in g.base_rows}
         have = {r.sample_id for g in gated if (g.key[0], g.pairing.run_arm) == (task, run_arm) for r in g.run_rows}
         share = len(want & have) / len(want) if want else 1.0

@@ -7,14 +7,14 @@ Pure numpy over arrays, so the simulations in tests/gate call exactly what the C
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 import numpy as np
 
-from psm_eval.score import stats
 from psm_eval.gate.policy import Settings
+from psm_eval.score import stats
 
 __all__ = ["MetricInput", "Decision", "decide", "clustered_se", "mde", "PASS",
            "REGRESSION", "INCONCLUSIVE"]
@@ -127,7 +127,7 @@ def decide(metrics: Sequence[MetricInput], *, power: float = 0.8, n_boot: int = 
             intervals[j] = stats.paired_difference(testable[j][0], metrics[j].clusters, level=levels[j],
                                                    n_boot=n_boot, seed=metrics[j].seed)
         break
-    for i, (d, est, se, k) in testable.items():
+    for i, (_, est, se, k) in testable.items():
         out[i] = _verdict(intervals[i], est, se or 0.0, k, levels[i], metrics[i].settings, power, signs[i])
     return out  # type: ignore[return-value]
 

@@ -15,24 +15,62 @@ files carry their own. A file of another schema is refused in one line naming bo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
 
 from psm_eval.errors import StoreError
 from psm_eval.records.base import SCHEMA_VERSION, Record, check_schema, parse
-from psm_eval.records.baseline import (BASELINE_FORMAT, BASELINE_SCHEMA, COLUMNS, Baseline, BaselineMetric,
-                                       BaselineRow, BaselineTask, GenerationCount, JudgeEntry, PortableArm)
+from psm_eval.records.baseline import (
+    BASELINE_FORMAT,
+    BASELINE_SCHEMA,
+    COLUMNS,
+    Baseline,
+    BaselineMetric,
+    BaselineRow,
+    BaselineTask,
+    GenerationCount,
+    JudgeEntry,
+    PortableArm,
+)
 from psm_eval.records.config import CONFIG, ArmConfig, ModelConfig, RunConfig
-from psm_eval.records.generation import (GENERATIONS, ErrorInfo, GenerationRecord, GenSettings, PromptRecord,
-                                         record_key)
-from psm_eval.records.io import (dumps, read_json, read_jsonl_lines, write_json_atomic, write_jsonl_atomic,
-                                 write_text_atomic)
-from psm_eval.records.manifest import (MANIFEST, ArmEntry, CacheStats, Counts, Manifest, RendererEntry, RunStatus,
-                                       TaskEntry)
+from psm_eval.records.generation import GENERATIONS, ErrorInfo, GenerationRecord, GenSettings, PromptRecord, record_key
+from psm_eval.records.io import (
+    dumps,
+    read_json,
+    read_jsonl_lines,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
+from psm_eval.records.manifest import (
+    MANIFEST,
+    ArmEntry,
+    CacheStats,
+    Counts,
+    Manifest,
+    RendererEntry,
+    RunStatus,
+    TaskEntry,
+)
 from psm_eval.records.score import SCORES, JudgeTrace, Score, Stratum
 from psm_eval.records.store import RunStore
-from psm_eval.records.summary import (SUMMARY, Chart, Direction, Family, Kind, MetricInfo, ScorerRun, ScorerTable,
-                                      SkippedScorer, Summary, SummaryRecord, UnscoredCount)
+from psm_eval.records.summary import (
+    SUMMARY,
+    Chart,
+    Direction,
+    Family,
+    Kind,
+    MetricInfo,
+    ScorerRun,
+    ScorerTable,
+    SkippedScorer,
+    Summary,
+    SummaryRecord,
+    UnscoredCount,
+)
 
 __all__ = [
     "SCHEMA_VERSION", "Record", "RunStore",
@@ -80,7 +118,12 @@ def read_config_data(folder: Path | str) -> dict[str, Any]:
 
 
 def read_config(folder: Path | str) -> RunConfig:
-    return parse(RunConfig, read_config_data(folder), str(Path(folder) / CONFIG))
+    from psm_eval.specs import format_validation_error
+
+    try:
+        return RunConfig.model_validate(read_config_data(folder))
+    except ValidationError as exc:
+        raise StoreError(format_validation_error(exc, str(Path(folder) / CONFIG))) from None
 
 
 def write_config(folder: Path | str, data: dict[str, Any]) -> None:

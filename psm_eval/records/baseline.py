@@ -79,7 +79,7 @@ class BaselineMetric(Record):
 class Baseline(Record):
     """The baseline file."""
 
-    format: Literal["psm_eval.baseline"] = BASELINE_FORMAT
+    format: Literal["psm_eval.baseline"] = "psm_eval.baseline"
     schema_version: int = BASELINE_SCHEMA
     run_id: str
     exported_at: str

@@ -5,7 +5,7 @@ The same schema validates CLI flags, a run.yaml and the stored copy a resumed ru
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,7 +27,7 @@ class ModelConfig(_Strict):
 
     type: str
     """lm-eval model type."""
-    args: dict[str, Union[str, int, float, bool]] = {}
+    args: dict[str, str | int | float | bool] = {}
     """Constructor arguments (no secrets: API keys come from the environment)."""
 
 
@@ -36,7 +36,7 @@ class ArmConfig(_Strict):
 
     name: str = Field(pattern=NAME_PATTERN)
     """Arm name used in files and reports (letters, digits, `-`, `_`, `.`)."""
-    model: Union[str, ModelConfig]
+    model: str | ModelConfig
     """`TYPE:key=value,...` or {type, args}."""
     render: str
     """`transcript:<persona>` for base models, `chat` for the model's own chat template."""
@@ -92,7 +92,7 @@ class RunConfig(_Strict):
         return arms
 
     @model_validator(mode="after")
-    def _specs_parse(self) -> "RunConfig":
+    def _specs_parse(self) -> RunConfig:
         for arm in self.arms:
             try:
                 arm.model_spec()

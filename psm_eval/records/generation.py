@@ -40,11 +40,11 @@ class PromptRecord(Record):
     @model_serializer(mode="wrap")
     def _one_body(self, handler: Any) -> dict[str, Any]:
         # a prompt is text or messages, never both: the absent one is not written
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         for name in ("text", "messages"):
             if data.get(name) is None:
                 data.pop(name, None)
-        return data  # type: ignore[no-any-return]
+        return data
 
 
 class GenSettings(Record):

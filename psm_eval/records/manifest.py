@@ -44,7 +44,7 @@ class RendererEntry(Record):
 class ArmEntry(ArmConfig):
     """An arm as run: its config (model arguments redacted) and its renderer."""
 
-    model: ModelConfig  # type: ignore[assignment]
+    model: ModelConfig
     renderer: RendererEntry
 
 

@@ -78,7 +78,7 @@ class Score(Record):
         return () if v is None else v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Score":
+    def _consistent(self) -> Score:
         if (self.value is None) == (self.unscored is None):
             raise ValueError("exactly one of 'value' and 'unscored' is set")
         if not self.cluster:

@@ -32,7 +32,7 @@ class RunStore:
         self._fh: Any = None
         self._synced = 0.0
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> RunStore:
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -65,8 +65,8 @@ class RunStore:
         """Append one generation record and flush it to the OS (it survives the process being killed)."""
         if self._lock_fd is None:
             raise StoreError("RunStore.append needs the run lock (use `with RunStore(path) as store`)")
-        if self._fh is None:
-            self._fh = open(self.path / GENERATIONS, "ab")
+        if self._fh is None:  # kept open across appends; closed (after an fsync) on __exit__
+            self._fh = open(self.path / GENERATIONS, "ab")  # noqa: SIM115
         self._fh.write(encode(dumps(record.to_json()) + "\n"))
         self._fh.flush()
 

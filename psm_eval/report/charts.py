@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
@@ -48,7 +48,8 @@ def bar_chart(title: str, groups: Sequence[tuple[str, Sequence[Bar]]], arms: Seq
                            f'[{_fmt(cl)}, {_fmt(ch)}]</title></rect>')
             if cl is not None and ch is not None:
                 m = y + (bar_h - 2) / 2
-                out.append(f'<path d="M{x(cl):.1f} {m:.1f}H{x(ch):.1f}M{x(cl):.1f} {m - 3:.1f}v6M{x(ch):.1f} {m - 3:.1f}v6" '
+                out.append(f'<path d="M{x(cl):.1f} {m:.1f}H{x(ch):.1f}'
+                           f'M{x(cl):.1f} {m - 3:.1f}v6M{x(ch):.1f} {m - 3:.1f}v6" '
                            f'stroke="#222" fill="none"/>')
             out.append(f'<text x="{right + 4}" y="{y + bar_h - 3}" class="vl">{_fmt(est)}</text>')
             y += bar_h
@@ -74,7 +75,8 @@ def line_chart(title: str, series: dict[str, list[tuple[str, float | None, float
     px = lambda i: left + (right - left) * (i + 0.5) / max(len(xs), 1)  # noqa: E731
     py = lambda v: bottom - (v - lo) / (hi - lo) * (bottom - top)  # noqa: E731
     out = [f'<path d="M{left} {top}V{bottom}H{right}" stroke="#999" fill="none"/>',
-           f'<text x="2" y="{top + 4}" class="vl">{_fmt(hi)}</text><text x="2" y="{bottom}" class="vl">{_fmt(lo)}</text>']
+           f'<text x="2" y="{top + 4}" class="vl">{_fmt(hi)}</text>'
+           f'<text x="2" y="{bottom}" class="vl">{_fmt(lo)}</text>']
     out += [f'<text x="{px(i):.1f}" y="{bottom + 14}" class="vl" text-anchor="middle">{escape(v)}</text>'
             for i, v in enumerate(xs)]
     for arm, pts in series.items():

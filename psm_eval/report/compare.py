@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from psm_eval.score import stats
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
-from psm_eval.report.tables import SIGNIFICANCE, ReportTables, build_tables
+from psm_eval.report.tables import SIGNIFICANCE, MetricRow, ReportTables, build_tables
+from psm_eval.score import stats
 
 __all__ = ["CompareRow", "CompareTables", "build_compare"]
 
@@ -51,14 +51,17 @@ def _per_sample(run: RunData) -> dict[tuple[str, str, str, str], tuple[dict[str,
     return {key: stats.per_sample(r) for key, r in rows.items()}
 
 
+def _overall_means(t: ReportTables) -> dict[tuple[str, str, str, str], MetricRow]:
+    return {(m.task, m.scorer, m.metric, m.arm): m for m in t.metrics if m.statistic == "mean" and m.stratum is None}
+
+
 def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
     """Compare run B against run A on their common tasks and arms."""
     common = [t for t in a.task_names if t in b.task_names]
     if not common:
         raise ReportError(f"runs {a.run_id} and {b.run_id} share no task; compare runs of the same tasks")
     ta, tb = build_tables(a), build_tables(b)
-    means_a = {(m.task, m.scorer, m.metric, m.arm): m for m in ta.metrics if m.statistic == "mean" and m.stratum is None}
-    means_b = {(m.task, m.scorer, m.metric, m.arm): m for m in tb.metrics if m.statistic == "mean" and m.stratum is None}
+    means_a, means_b = _overall_means(ta), _overall_means(tb)
     pa, pb = _per_sample(a), _per_sample(b)
     rows, pvals = [], []
     for key in [k for k in means_a if k in means_b and k[0] in common]:
@@ -68,7 +71,8 @@ def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
         iv = stats.paired_difference(diffs, clusters, seed=seed)
         p = stats.sign_flip_p(diffs, clusters, seed=seed) if len(ids) > 1 else None
         ma, mb = means_a[key], means_b[key]
-        rows.append(CompareRow(*key, a=ma.estimate, a_ci=(ma.ci_low, ma.ci_high), b=mb.estimate, b_ci=(mb.ci_low, mb.ci_high),
+        rows.append(CompareRow(*key, a=ma.estimate, a_ci=(ma.ci_low, ma.ci_high), b=mb.estimate,
+                               b_ci=(mb.ci_low, mb.ci_high),
                                difference=iv.estimate, difference_ci=(iv.ci_low, iv.ci_high), n_pairs=len(ids),
                                p_value=p, p_holm=None, significant=False))
         pvals.append(p)
@@ -79,9 +83,11 @@ def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
     joined_samples = [replace(s, arm=f"A·{s.arm}") for s in ta.samples if (s.task, s.sample_id) in ids_b] + \
                      [replace(s, arm=f"B·{s.arm}") for s in tb.samples if (s.task, s.sample_id) in ids_a]
     arms = [f"A·{x}" for x in ta.arms] + [f"B·{x}" for x in tb.arms]
-    renderers = {**{f"A·{k}": v for k, v in ta.arm_renderers.items()}, **{f"B·{k}": v for k, v in tb.arm_renderers.items()}}
+    renderers = {**{f"A·{k}": v for k, v in ta.arm_renderers.items()},
+                 **{f"B·{k}": v for k, v in tb.arm_renderers.items()}}
     names = list(dict.fromkeys(ta.score_names + tb.score_names))
     joined = ReportTables(run_id=f"{a.run_id} vs {b.run_id}", run_status="", arms=arms, tasks=common,
-                          baseline_arm=f"A·{ta.baseline_arm}", target_arm=f"B·{ta.baseline_arm}", arm_renderers=renderers,
+                          baseline_arm=f"A·{ta.baseline_arm}", target_arm=f"B·{ta.baseline_arm}",
+                          arm_renderers=renderers,
                           run_info=[], samples=joined_samples, score_names=names)
     return CompareTables(run_a=a.run_id, run_b=b.run_id, rows=rows, joined=joined)

@@ -7,8 +7,9 @@ a visible marker.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
@@ -31,7 +32,8 @@ _HEAD_FILL = PatternFill("solid", fgColor="DDE3EA")
 def safe_text(text: Any) -> str:
     """Text Excel can store: characters XML 1.0 cannot hold → U+FFFD, cut to the cell limit with a marker."""
     s = str(text)
-    s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if any("\ud800" <= c <= "\udfff" for c in s) else s
+    if any("\ud800" <= c <= "\udfff" for c in s):
+        s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     # openpyxl's own ILLEGAL_CHARACTERS_RE misses U+FFFE and U+FFFF, on which lxml refuses the whole workbook
     s = xml_text(s)
     if len(s) > MAX_CELL:
@@ -44,9 +46,7 @@ def _put(ws: Any, row: int, col: int, value: Any, wrap: bool = False) -> None:
     cell = ws.cell(row=row, column=col)
     if value is None:
         pass
-    elif isinstance(value, bool):
-        cell.value = value
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, (bool, int, float)):
         cell.value = value
     else:
         text = safe_text(value)
@@ -91,8 +91,8 @@ def _summary(wb: Workbook, t: ReportTables) -> None:
     for key, by_arm in keys.items():
         row: list[Any] = list(key)
         for arm in t.arms:
-            m = by_arm.get(arm)
-            row += [m.estimate, m.ci_low, m.ci_high, m.n] if m else [None] * 4
+            ma = by_arm.get(arm)
+            row += [ma.estimate, ma.ci_low, ma.ci_high, ma.n] if ma else [None] * 4
         d = diffs.get(key[:4]) if key[4] == "mean" else None
         sign = 1.0 if d is None or d.arm_a == t.target_arm else -1.0
         if d:

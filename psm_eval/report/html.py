@@ -10,7 +10,7 @@ import json
 import os
 import re
 from collections import defaultdict
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -53,7 +53,7 @@ def csp_for(script: str, style: str) -> str:
             "connect-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; object-src 'none'")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> str:
     return resources.files("psm_eval.report").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
@@ -107,8 +107,8 @@ def _charts(t: ReportTables) -> list[Markup]:
     head = [(h.task, h.scorer, h.metric) for h in t.headline]
     keys = head or sorted({(m.task, m.scorer, m.metric) for m in t.metrics if m.family and m.stratum is None})
     by = {(m.task, m.scorer, m.metric, m.arm): m for m in t.metrics if m.statistic == "mean" and m.stratum is None}
-    groups = [(f"{task} · {metric}", [(a, by[(task, sc, metric, a)].estimate, by[(task, sc, metric, a)].ci_low,
-                                       by[(task, sc, metric, a)].ci_high) for a in t.arms if (task, sc, metric, a) in by])
+    groups = [(f"{task} · {metric}", [(a, m.estimate, m.ci_low, m.ci_high) for a in t.arms
+                                       if (m := by.get((task, sc, metric, a))) is not None])
               for task, sc, metric in keys]
     if groups:
         out.append(charts.bar_chart("Headline metrics per arm (mean, 95% CI)", groups, t.arms))

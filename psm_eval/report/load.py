@@ -5,8 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from psm_eval.records import (MANIFEST, SUMMARY, GenerationRecord, Manifest, Score, Summary, read_generations,
-                              read_manifest, read_scores, read_summary)
+from psm_eval.records import (
+    MANIFEST,
+    SUMMARY,
+    GenerationRecord,
+    Manifest,
+    Score,
+    Summary,
+    read_generations,
+    read_manifest,
+    read_scores,
+    read_summary,
+)
 from psm_eval.report.errors import ReportError
 
 __all__ = ["RunData", "load_run_data"]

@@ -7,8 +7,9 @@ decide how to escape or encode them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from psm_eval.records import ArmEntry, GenerationRecord, MetricInfo, PromptRecord, Score, SummaryRecord
 from psm_eval.report.errors import ReportError
@@ -207,8 +208,8 @@ def pick_arms(run: RunData, baseline: str | None = None, target: str | None = No
         base_model = next((_model_id(a) for a in arms if a.name == baseline), None)
         chats = [a for a in arms if _arm_kind(a) == "chat" and a.name != baseline]
         other = [a for a in chats if _model_id(a) != base_model]
-        pick = (other or chats or [a for a in arms if a.name != baseline] or [None])[0]
-        target = pick.name if pick else None
+        picks = other or chats or [a for a in arms if a.name != baseline]
+        target = picks[0].name if picks else None
     return baseline, target
 
 
@@ -269,7 +270,9 @@ def _samples(run: RunData) -> tuple[list[SampleRow], list[str]]:
 
 def _pairs(samples: list[SampleRow], baseline: str | None, target: str | None) -> list[PairRow]:
     by_key = {(r.task, r.sample_id, r.arm, r.turn, r.repeat): r for r in samples}
-    out = []
+    out: list[PairRow] = []
+    if target is None:
+        return out
     for r in samples:
         if r.arm != baseline:
             continue
@@ -290,8 +293,9 @@ def _metric_rows(records: list[SummaryRecord], declared: dict[tuple[str, str, st
     for r in records:
         info = declared.get((r.task, r.scorer, r.metric))
         direction = info.direction if info else "neither"
-        common = dict(task=r.task, scorer=r.scorer, metric=r.metric, stratum=_stratum(r.stratum),
-                      estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n)
+        common: dict[str, Any] = {"task": r.task, "scorer": r.scorer, "metric": r.metric,
+                                  "stratum": _stratum(r.stratum), "estimate": r.estimate, "ci_low": r.ci_low,
+                                  "ci_high": r.ci_high, "n": r.n}
         if r.statistic == "difference" and r.arm_pair:
             p = r.p_holm if r.p_holm is not None else r.p_value
             diffs.append(DiffRow(**common, arm_a=r.arm_pair[0], arm_b=r.arm_pair[1], p_value=r.p_value,
@@ -304,7 +308,8 @@ def _metric_rows(records: list[SummaryRecord], declared: dict[tuple[str, str, st
     return metrics, diffs
 
 
-def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | None, target: str | None) -> list[HeadlineRow]:
+def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | None,
+              target: str | None) -> list[HeadlineRow]:
     if not baseline or not target:
         return []
     means = {(m.task, m.scorer, m.metric, m.arm): m for m in metrics if m.statistic == "mean" and m.stratum is None}
@@ -316,7 +321,10 @@ def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | No
         d = next((x for x in diffs if (x.task, x.scorer, x.metric) == (task, scorer, metric) and x.stratum is None
                   and {x.arm_a, x.arm_b} == {baseline, target}), None)
         sign = 1.0 if d is None or d.arm_a == target else -1.0
-        flip = (lambda v: None if v is None else sign * v)
+
+        def flip(v: float | None, sign: float = sign) -> float | None:
+            return None if v is None else sign * v
+
         lo, hi = (flip(d.ci_low), flip(d.ci_high)) if d else (None, None)
         share = (b.estimate / t.estimate) if b.estimate is not None and t.estimate else None
         rows.append(HeadlineRow(
@@ -347,7 +355,7 @@ def _series(run: RunData, metrics: list[MetricRow], declared: dict[tuple[str, st
     for s in run.scores:
         if (s.task, s.scorer, s.metric) in by_turn and s.stratum is None and s.value is not None:
             turns[(s.task, s.scorer, s.metric, s.arm, s.turn or 0)].append(s.value)
-    for (task, scorer, metric, arm, turn), vals in sorted(turns.items()):
+    for (task, _, metric, arm, turn), vals in sorted(turns.items()):
         out.append(SeriesPoint(f"{metric} by turn · {task}", "by_turn", arm, str(turn), sum(vals) / len(vals),
                                n=len(vals)))
     return out
@@ -358,7 +366,8 @@ def _run_info(run: RunData) -> list[tuple[str, str]]:
     rows = [(k, str(getattr(m, k))) for k in ("run_id", "status", "created", "started", "ended", "seed", "limit",
                                                "git_revision", "schema_version")]
     for t in m.tasks:
-        rows.append((f"task {t.name}", f"v{t.version} {t.kind}/{t.mode} {t.n_samples} samples, data {t.data_hash[:12]}"))
+        rows.append((f"task {t.name}",
+                     f"v{t.version} {t.kind}/{t.mode} {t.n_samples} samples, data {t.data_hash[:12]}"))
     for a in m.arms:
         rows.append((f"arm {a.name}", f"{a.model.type}:{a.model.args} render={a.render} "
                                       f"template_hash={a.renderer.template_hash}"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import quote
 
+from psm_eval.records import MANIFEST, write_json_atomic, write_text_atomic
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import load_run_data
 from psm_eval.report.tables import ReportTables, build_tables
-from psm_eval.records import MANIFEST, write_json_atomic, write_text_atomic
 
 __all__ = ["FORMATS", "write_reports", "write_index", "write_compare", "default_out"]
 
@@ -99,7 +99,7 @@ def write_index(root: Path | str, out: Path | str | None = None) -> Path:
             "link": "./" + "/".join(quote(p) for p in (run.run_id, "report.html")) if report.exists() else None})
     if not runs:
         raise ReportError(f"{root}: no run folders (folders with {MANIFEST}) found")
-    runs.sort(key=lambda r: r["created"], reverse=True)
+    runs.sort(key=lambda r: str(r["created"]), reverse=True)
     return _write_text(out_file, render_page("index.html.j2", root=str(root), runs=runs))
 
 

@@ -12,9 +12,10 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from psm_eval.records.io import dumps
 from psm_eval.types import GenRequest, LLRequest, Outcome
@@ -61,14 +62,16 @@ class ResponseCache:
         if not outcome.ok or outcome.finish == "length":
             return
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, dumps(asdict(outcome))))
+            self._db.execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                             (key, dumps(asdict(outcome))))
 
     def digest_file(self, path: Path) -> str:
         """sha256 of a file, remembered by (path, size, mtime) so large weights hash once."""
         st = path.stat()
         ident = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         with self._lock:
-            row = self._db.execute("SELECT sha256 FROM digests WHERE path=? AND size=? AND mtime_ns=?", ident).fetchone()
+            row = self._db.execute("SELECT sha256 FROM digests WHERE path=? AND size=? AND mtime_ns=?",
+                                   ident).fetchone()
         if row:
             return row[0]
         h = hashlib.sha256()

@@ -7,14 +7,15 @@ Rollout turns after the first assume each earlier reply used its full `max_gen_t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from psm_eval.backends import probe_model
-from psm_eval.run.config import ArmConfig, RunConfig
-from psm_eval.render import make_renderer
-from psm_eval.run.runner import with_system
 from psm_eval.data.task import Task, load_task
+from psm_eval.render import make_renderer
+from psm_eval.run.config import ArmConfig, RunConfig
+from psm_eval.run.runner import with_system
 from psm_eval.types import Prompt
 
 __all__ = ["ArmPlan", "plan_run", "format_plan"]

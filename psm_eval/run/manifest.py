@@ -10,14 +10,26 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from psm_eval.data.task import Task
 from psm_eval.errors import StoreError
-from psm_eval.records import (ArmConfig, ArmEntry, Counts, Manifest, RendererEntry, RunConfig, TaskEntry, dumps,
-                              iter_generations, write_config, write_manifest)
+from psm_eval.records import (
+    ArmConfig,
+    ArmEntry,
+    Counts,
+    Manifest,
+    RendererEntry,
+    RunConfig,
+    TaskEntry,
+    dumps,
+    iter_generations,
+    write_config,
+    write_manifest,
+)
 from psm_eval.redact import redact_text
 from psm_eval.render import make_renderer
 

@@ -8,18 +8,30 @@ through one loop. Records already stored are never requested again; failures are
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Literal
 
 from tqdm import tqdm
 
 from psm_eval.backends import Backend, check_model_type, create_backend
 from psm_eval.data.task import Task, load_task
 from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError
-from psm_eval.records import (ArmConfig, CacheStats, ErrorInfo, GenerationRecord, GenSettings, PromptRecord,
-                              RunConfig, RunStore, iter_generations, read_manifest, record_key,
-                              write_manifest)
+from psm_eval.records import (
+    ArmConfig,
+    CacheStats,
+    ErrorInfo,
+    GenerationRecord,
+    GenSettings,
+    PromptRecord,
+    RunConfig,
+    RunStore,
+    iter_generations,
+    read_manifest,
+    record_key,
+    write_manifest,
+)
 from psm_eval.render import Renderer, make_renderer
 from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir
 from psm_eval.run.config import stored_config
@@ -123,7 +135,8 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
     cache = ResponseCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir()) if config.cache else None
     with RunStore(path) as store:
         # only what later turns need (status, output), never whole records: runs stream
-        done = {r.key: (r.status, r.output) for r in iter_generations(path, repair=True)}
+        done: dict[str, tuple[str, str | None]] = {r.key: (r.status, r.output)
+                                                   for r in iter_generations(path, repair=True)}
         manifest = read_manifest(path)
         if resume is not None:
             manifest = check_resumable(manifest, tasks)
@@ -300,7 +313,8 @@ def _store(ctx: _Arm, job: Job, request: GenRequest | LLRequest | None, outcome:
                         until=list(request.until), seed=request.seed) if isinstance(request, GenRequest) else None,
         continuations=list(request.continuations) if isinstance(request, LLRequest) else None,
         status="ok" if outcome.ok else "failed", output=outcome.output if outcome.ok else None,
-        finish=outcome.finish, logprobs=[tuple(p) for p in outcome.logprobs] if outcome.logprobs is not None else None,
+        finish=outcome.finish,
+        logprobs=[(ll, greedy) for ll, greedy in outcome.logprobs] if outcome.logprobs is not None else None,
         error=None if outcome.ok else ErrorInfo(kind=outcome.error_kind or "backend_error", message=outcome.error),
         attempts=outcome.attempts)
     ctx.store.append(record)

@@ -3,13 +3,23 @@ record identical to an unsharded run of the same config."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from psm_eval.data.task import load_task
 from psm_eval.errors import StoreError
-from psm_eval.records import (CONFIG, GenerationRecord, Manifest, RunStore, dumps, iter_generations,
-                              read_config_data, read_manifest, write_config, write_manifest)
+from psm_eval.records import (
+    CONFIG,
+    GenerationRecord,
+    Manifest,
+    RunStore,
+    dumps,
+    iter_generations,
+    read_config_data,
+    read_manifest,
+    write_config,
+    write_manifest,
+)
 from psm_eval.run.config import build_config
 from psm_eval.run.manifest import finish_manifest, new_manifest, new_run_dir
 from psm_eval.run.runner import parse_shard, planned_keys

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from psm_eval.run.config import RunConfig, build_config, default_arms, default_config, load_run_config, load_suite, parse_arm
 from psm_eval.errors import ConfigError
-from psm_eval.redact import MASK
-from psm_eval.run.runner import parse_shard, run
 from psm_eval.records import CONFIG, dumps, read_config_data
+from psm_eval.redact import MASK
+from psm_eval.run.config import (
+    RunConfig,
+    build_config,
+    default_arms,
+    default_config,
+    load_run_config,
+    load_suite,
+    parse_arm,
+)
+from psm_eval.run.runner import parse_shard, run
 
 __all__ = ["run_from_cli", "resolve_config"]
 

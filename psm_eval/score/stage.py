@@ -10,18 +10,32 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
 from psm_eval.backends import Backend, ModelSpec, create_backend
 from psm_eval.data.task import Task, load_task
 from psm_eval.errors import StoreError
-from psm_eval.records import (SCORES, SUMMARY, Manifest, MetricInfo, RunStore, ScorerRun, SkippedScorer, Summary,
-                              TaskEntry, read_generations, read_manifest, read_scores, read_summary, write_scores,
-                              write_summary)
+from psm_eval.records import (
+    SUMMARY,
+    Manifest,
+    MetricInfo,
+    RunStore,
+    ScorerRun,
+    SkippedScorer,
+    Summary,
+    TaskEntry,
+    read_generations,
+    read_manifest,
+    read_scores,
+    read_summary,
+    write_scores,
+    write_summary,
+)
 from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable, Score, TaskView
 from psm_eval.score.scorers.judge import Judge, create_judge
 from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer
@@ -187,8 +201,8 @@ def _run_jobs(jobs: list[_Job], records: list[GenerationRecord], arms: list[ArmI
                         directory=task.directory)
         try:
             if why is None:
-                scores += _declared(job, [s.model_copy(update={"scorer": job.info.name, "scorer_version": job.info.version})
-                                          for s in job.scorer(view)])
+                named = {"scorer": job.info.name, "scorer_version": job.info.version}
+                scores += _declared(job, [s.model_copy(update=named) for s in job.scorer(view)])
         except NotApplicable as exc:
             why = str(exc)
         if why is not None:

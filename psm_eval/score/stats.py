@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -88,7 +88,7 @@ def _boot(stat: Callable[[np.ndarray], np.ndarray], k: int, n_boot: int, seed: i
     return _percentiles(draws, level)
 
 
-def bootstrap_mean(values: Sequence[float], clusters: Sequence[str], *, n_boot: int = N_BOOTSTRAP,
+def bootstrap_mean(values: Sequence[float] | np.ndarray, clusters: Sequence[str], *, n_boot: int = N_BOOTSTRAP,
                    level: float = LEVEL, seed: int = 0) -> Interval:
     """Mean of all values; CI from resampling clusters (a ratio estimator: sum / count)."""
     y = np.asarray(values, dtype=np.float64)
@@ -146,7 +146,7 @@ def paired_differences(a: dict[str, list[float]], b: dict[str, list[float]]) -> 
     return ids, [sum(a[i]) / len(a[i]) - sum(b[i]) / len(b[i]) for i in ids]
 
 
-def paired_difference(diffs: Sequence[float], clusters: Sequence[str], *, n_boot: int = N_BOOTSTRAP,
+def paired_difference(diffs: Sequence[float] | np.ndarray, clusters: Sequence[str], *, n_boot: int = N_BOOTSTRAP,
                       level: float = LEVEL, seed: int = 0) -> Interval:
     """Mean of per-sample differences (arm a − arm b) with a cluster-bootstrap CI."""
     return bootstrap_mean(diffs, clusters, n_boot=n_boot, level=level, seed=seed)

@@ -10,8 +10,8 @@ their mean against turn index. Scorers may add their own records (LC win rate â€
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from psm_eval.records import MetricInfo, Score, ScorerTable, SummaryRecord, UnscoredCount
 from psm_eval.score import stats
@@ -64,7 +64,8 @@ def _difference(key: GroupKey, a: str, b: str, sa: list[Score], sb: list[Score],
     if sa and sa[0].binary and single and ids:
         a_only = sum(1 for i in ids if va[i][0] > vb[i][0])
         b_only = sum(1 for i in ids if vb[i][0] > va[i][0])
-        p, test = stats.mcnemar_exact(a_only, b_only), "exact McNemar test"
+        p: float | None = stats.mcnemar_exact(a_only, b_only)
+        test = "exact McNemar test"
     else:
         p, test = stats.sign_flip_p(diffs, cl, seed=gseed), "cluster sign-flip permutation test"
     return summary_record("difference", key, iv, f"paired difference by sample id; {BOOT}; {test}",

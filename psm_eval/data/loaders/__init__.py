@@ -6,7 +6,7 @@ A task names one with `data.loader: NAME`; its `fields` then refer to the adapte
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from collections.abc import Callable
 
 from psm_eval.errors import TaskError
 

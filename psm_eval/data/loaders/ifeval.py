@@ -8,9 +8,9 @@ arguments).
 
 from __future__ import annotations
 
-from psm_eval.errors import TaskError
 from psm_eval.data.loaders import register_loader
 from psm_eval.data.loaders._rows import field, passthrough
+from psm_eval.errors import TaskError
 
 __all__ = ["adapt"]
 

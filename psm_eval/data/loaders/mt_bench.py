@@ -10,9 +10,9 @@ turns), `reference` (first turn's reference or null), `reference_turns` (list or
 
 from __future__ import annotations
 
-from psm_eval.errors import TaskError
 from psm_eval.data.loaders import register_loader
 from psm_eval.data.loaders._rows import field, passthrough, text_list, user_turns
+from psm_eval.errors import TaskError
 
 __all__ = ["adapt"]
 

@@ -12,9 +12,9 @@ Ids hash the question, so the three share an id per question.
 
 from __future__ import annotations
 
-from psm_eval.errors import TaskError
 from psm_eval.data.loaders import register_loader
 from psm_eval.data.loaders._rows import content_id, field, passthrough, text_list
+from psm_eval.errors import TaskError
 
 __all__ = ["adapt_generation", "adapt_mc1", "adapt_mc2"]
 

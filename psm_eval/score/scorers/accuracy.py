@@ -6,7 +6,8 @@ sample without references, is *unscored*. `answer_found` makes the no-answer rat
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Literal, Union
+from collections.abc import Callable, Iterable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,7 +37,7 @@ class ContainsArgs(ReplyArgs):
 class RegexArgs(ReplyArgs):
     pattern: str
     """Regular expression that extracts the answer from the reply."""
-    group: Union[int, str] = 1
+    group: int | str = 1
     """Capture group holding the answer (falls back to the whole match when the pattern has none)."""
     ignore_case: bool = True
     take: Literal["first", "last"] = "first"
@@ -64,7 +65,8 @@ Check = Callable[[str, tuple[str, ...]], tuple[float | None, dict, bool]]
 """(reply, references) → (value, detail, answer found); value None: unscored, `detail["reason"]` says why."""
 
 
-def _score_replies(view: TaskView, args: ReplyArgs, check: Check, metrics: tuple[tuple[str, bool], ...]) -> Iterable[Score]:
+def _score_replies(view: TaskView, args: ReplyArgs, check: Check,
+                   metrics: tuple[tuple[str, bool], ...]) -> Iterable[Score]:
     for r in view.records:
         yield from _score_one(view, r, args, check, metrics)
 

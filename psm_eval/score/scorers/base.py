@@ -8,9 +8,10 @@ A score is a value or *unscored* with a reason; an unscored record is never a 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from psm_eval.backends.spec import ModelSpec
 from psm_eval.data.task import TaskSpec

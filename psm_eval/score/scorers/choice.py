@@ -8,7 +8,8 @@ of loglikelihood divided by the choice's length in characters (without the delim
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict

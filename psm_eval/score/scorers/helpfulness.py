@@ -7,16 +7,26 @@ orders; orders that disagree make a tie. The summary adds a length-controlled wi
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from psm_eval.score import stats
-from psm_eval.score.scorers.base import GenerationRecord, group_seed, summary_record, JudgeTrace, Score, TaskView, measured, unscored
+from psm_eval.score.scorers.base import (
+    GenerationRecord,
+    JudgeTrace,
+    Score,
+    TaskView,
+    group_seed,
+    measured,
+    summary_record,
+    unscored,
+)
 from psm_eval.score.scorers.judge import parse_rating, parse_verdict
 from psm_eval.score.scorers.registry import ScoringError, metric, register
-from psm_eval.specs import load_yaml
 from psm_eval.score.scorers.text import count_tokens
+from psm_eval.specs import load_yaml
 from psm_eval.types import Turn
 
 __all__ = ["RubricArgs", "PairwiseArgs", "RUBRICS", "split_dialogue"]
@@ -96,7 +106,8 @@ def _rubric_prompt(view: TaskView, r: GenerationRecord, args: RubricArgs, rubric
     if args.compact:
         return view.judge.build("rubric_compact.j2", question=question, answer=r.output or "")
     return view.judge.build("rubric.j2", rubric=rubrics.get(category, rubrics["default"]), history=history,
-                            question=question, reference=_reference(view, r) if args.reference else "", answer=r.output or "")
+                            question=question, reference=_reference(view, r) if args.reference else "",
+                            answer=r.output or "")
 
 
 @register("rubric_judge", version="1", args=RubricArgs, needs_judge=lambda a: True, metrics=(

@@ -8,13 +8,21 @@ per prompt, the entropy (bits) of its replies' classes; the summary adds the poo
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from psm_eval.score import stats
-from psm_eval.score.scorers.base import GenerationRecord, group_seed, summary_record, Score, TaskView, measured, unscored
+from psm_eval.score.scorers.base import (
+    GenerationRecord,
+    Score,
+    TaskView,
+    group_seed,
+    measured,
+    summary_record,
+    unscored,
+)
 from psm_eval.score.scorers.judge import parse_verdict
 from psm_eval.score.scorers.registry import metric, register
 from psm_eval.score.scorers.text import compile_regex, first_line
@@ -35,7 +43,7 @@ class MixtureArgs(BaseModel):
     """The class whose share the report's headline shows (the assistant persona)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "MixtureArgs":
+    def _check(self) -> MixtureArgs:
         if not self.judge:
             for pattern in self.classes.values():
                 compile_regex(pattern)

@@ -9,7 +9,8 @@ frequently shifted tokens. Scores are head-to-head records (arm vs `other_arm` =
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
