@@ -83,25 +83,31 @@ def tango_paired(n11, n10, n01, n00, *, level: float = LEVEL, steps: int = 60) -
     return bounds[0] + 0.0, bounds[1] + 0.0
 
 
-def _effective_pairs(d: np.ndarray, clusters: Sequence[str], level: float) -> tuple[float, str]:
-    """Effective number of independent pairs: n · v_pairs / v_clusters · (z / t(k − 1))², where v_pairs is
-    the multinomial variance of the mean difference and v_clusters its cluster-robust (CR1) variance;
-    capped at n; when no pair is discordant (or all discordant one way) the worst case n² / Σ m_c²."""
+def _pair_design(d: np.ndarray, clusters: Sequence[str]) -> tuple[float, int, str]:
+    """(n_eff before the degrees-of-freedom shrink, clusters k, how): n · v_pairs / v_clusters, where
+    v_pairs is the multinomial variance of the mean difference and v_clusters its cluster-robust (CR1)
+    variance; k = 0 marks a value the shrink must not touch (one pair per cluster, or a worst case)."""
     idx, k = cluster_index(clusters)
     n = d.size
     sizes = np.bincount(idx, minlength=k).astype(np.float64)
     if np.all(sizes == 1):
-        return float(n), "one pair per cluster"
+        return float(n), 0, "one pair per cluster"
     mean = float(d.mean())
     v_pairs = (float(np.mean(d != 0)) - mean * mean) / n
     if v_pairs <= 0.0:
-        return n * n / float(sizes @ sizes), "no variation: worst case, one pair per cluster"
+        return n * n / float(sizes @ sizes), 0, "no variation: worst case, one pair per cluster"
     resid = np.bincount(idx, weights=d, minlength=k) - mean * sizes
     v_clusters = k / (k - 1) * float(resid @ resid) / (n * n)
     if v_clusters <= 0.0:
-        return float(n), "no variation between clusters"
-    shrink = df_shrink(level, k)
-    return min(float(n), n * v_pairs / v_clusters * shrink), "design effect, Korn–Graubard df"
+        return float(n), 0, "no variation between clusters"
+    return n * v_pairs / v_clusters, k, "design effect, Korn–Graubard df"
+
+
+def _effective_pairs(design: tuple[float, int, str], n: int, level: float) -> float:
+    """Effective number of independent pairs at `level`: the design's n_eff times (z / t(k − 1))²,
+    capped at n; with no pair variation the worst case n² / Σ m_c² (Kish's effective clusters)."""
+    raw, k, _ = design
+    return min(float(n), raw * df_shrink(level, k)) if k else raw
 
 
 def paired_binary_difference(a: Values, b: Values, clusters: Sequence[str], *,
@@ -122,7 +128,8 @@ def paired_binary_difference(a: Values, b: Values, clusters: Sequence[str], *,
     estimate = float(np.mean(x - y)) + 0.0
     if k < 2 and x.size > 1:
         return Interval(estimate, None, None, int(x.size), k, name)
-    n_eff, why = _effective_pairs(x - y, clusters, level)
+    design = _pair_design(x - y, clusters)
+    n_eff, why = _effective_pairs(design, x.size, level), design[2]
     cells = np.array(paired_table(x, y), dtype=np.float64) * (n_eff / x.size)
     low, high = (newcombe_paired if method == "newcombe" else tango_paired)(*cells, level=level)
     detail = "" if why == "one pair per cluster" else f" on n_eff = {n_eff:.1f} of {x.size} pairs ({why})"

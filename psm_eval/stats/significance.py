@@ -3,18 +3,19 @@ and TOST equivalence of a paired difference within a margin."""
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 from scipy import stats as sps
 
 from psm_eval.stats._core import Values, Kind, cluster_index, cluster_totals
 from psm_eval.stats.means import _ratio_se
-from psm_eval.stats.paired import _effective_pairs, newcombe_paired, paired_table
+from psm_eval.stats.paired import _effective_pairs, _pair_design, newcombe_paired, paired_table
 
 __all__ = ["EXACT_MAX_CLUSTERS", "sign_flip_p", "mcnemar_exact", "holm", "Verdict", "Equivalence", "tost"]
 
@@ -22,10 +23,13 @@ EXACT_MAX_CLUSTERS = 16
 """Up to this many clusters with a non-zero sum, the sign-flip test enumerates all 2^k sign vectors."""
 
 
+@functools.lru_cache(maxsize=EXACT_MAX_CLUSTERS + 1)
 def _all_signs(k: int) -> np.ndarray:
-    """Every ±1 vector of length k (2^k × k), as float64."""
+    """Every ±1 vector of length k (2^k × k, at most 8 MB), as float64; cached, read-only."""
     bits = (np.arange(2**k, dtype=np.int64)[:, None] >> np.arange(k, dtype=np.int64)) & 1
-    return bits.astype(np.float64) * 2.0 - 1.0
+    signs = bits.astype(np.float64) * 2.0 - 1.0
+    signs.flags.writeable = False
+    return signs
 
 
 def sign_flip_p(diffs: Values, clusters: Sequence[str], *, n_perm: int = 10000,
@@ -117,15 +121,20 @@ class Equivalence:
 
 def _invert(bounds: Callable[[float], tuple[float, float]], estimate: float, theta0: float) -> float:
     """One-sided p-value of H0: θ ≤ theta0 from a family of two-sided intervals: the α at which the lower
-    bound of the 1 − 2α interval reaches theta0 (found by bisection on its normal quantile)."""
-    lo, hi = 0.0, 8.0  # p-values below Φ(−8) ≈ 6e-16 are reported as that
+    bound of the 1 − 2α interval reaches theta0 (Brent's root of its normal quantile z in [0, 8]; p-values
+    beyond Φ(−8) ≈ 6e-16 are reported as that)."""
     side = estimate > theta0  # True: the lower bound must fall to theta0; False: the upper must rise to it
-    for _ in range(80):
-        mid = (lo + hi) / 2.0
-        low, high = bounds(float(special.ndtr(mid) * 2.0 - 1.0))
-        reached = low <= theta0 if side else high >= theta0
-        lo, hi = (lo, mid) if reached else (mid, hi)
-    z = (lo + hi) / 2.0
+
+    def gap(z: float) -> float:
+        low, high = bounds(float(special.ndtr(z) * 2.0 - 1.0))
+        return low - theta0 if side else theta0 - high
+
+    if gap(8.0) > 0:
+        z = 8.0
+    elif gap(1e-9) <= 0:
+        z = 0.0
+    else:
+        z = float(optimize.brentq(gap, 1e-9, 8.0, xtol=1e-10))
     return float(special.ndtr(-z)) if side else float(special.ndtr(z))
 
 
@@ -152,9 +161,10 @@ def tost(a: Values, b: Values, clusters: Sequence[str], margin: float, *,
                            "fewer than 2 clusters: no interval")
     if kind == "binary":
         cells = np.array(paired_table(x, y), dtype=np.float64)
+        design = _pair_design(d, clusters)
 
         def bounds(lv: float) -> tuple[float, float]:
-            scale = _effective_pairs(d, clusters, lv)[0] / d.size
+            scale = _effective_pairs(design, d.size, lv) / d.size
             low, high = newcombe_paired(*(cells * scale), level=lv)
             return float(low), float(high)
 
