@@ -11,7 +11,7 @@ from scipy import special
 from scipy import stats as sps
 
 __all__ = ["Interval", "Kind", "Values", "N_BOOTSTRAP", "LEVEL", "cluster_index", "cluster_totals", "resample_weights",
-           "percentile_interval", "bca_interval", "jackknife_t_interval", "boot_draws", "t_quantile", "z_quantile", "df_shrink", "clip01"]
+           "percentile_interval", "basic_interval", "bca_interval", "jackknife_t_interval", "boot_draws", "t_quantile", "z_quantile", "df_shrink", "clip01"]
 
 N_BOOTSTRAP = 2000
 LEVEL = 0.95
@@ -82,6 +82,15 @@ def percentile_interval(draws: np.ndarray, level: float) -> tuple[float | None, 
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(draws, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def basic_interval(draws: np.ndarray, estimate: float, level: float) -> tuple[float | None, float | None]:
+    """The basic (reverse-percentile) bootstrap interval [2θ − q_hi, 2θ − q_lo] (Davison & Hinkley 1997,
+    §5.2): it moves against the estimator's bias where the percentile interval moves with it."""
+    low, high = percentile_interval(draws, level)
+    if low is None or high is None:
+        return None, None
+    return 2.0 * estimate - high, 2.0 * estimate - low
 
 
 def bca_interval(draws: np.ndarray, estimate: float, jackknife: np.ndarray,

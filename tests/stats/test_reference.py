@@ -297,6 +297,22 @@ def test_profile_similarity_point_estimates_match_scipy() -> None:
     assert ps.pearson.ci_low < ps.pearson.estimate < ps.pearson.ci_high
 
 
+def test_noise_corrected_profile_statistics_by_hand() -> None:
+    rng = np.random.default_rng(12)
+    traits = [f"t{i // 12}" for i in range(96)]
+    a = (rng.random(96) < np.repeat(rng.random(8), 12)).astype(float)
+    b = (rng.random(96) < np.repeat(rng.random(8), 12)).astype(float)
+    ps = stats.profile_similarity(traits, a, b, ids(96), n_boot=50)
+    ga, gb = a.reshape(8, 12), b.reshape(8, 12)
+    ma, mb = ga.mean(1), gb.mean(1)
+    va, vb = ga.var(1, ddof=1) / 12, gb.var(1, ddof=1) / 12  # the variance of each trait's mean
+    cab = np.array([np.cov(ga[t], gb[t])[0, 1] / 12 for t in range(8)])
+    r = (np.cov(ma, mb)[0, 1] - cab.mean()) / math.sqrt((ma.var(ddof=1) - va.mean()) * (mb.var(ddof=1) - vb.mean()))
+    assert ps.pearson_corrected.estimate == pytest.approx(float(np.clip(r, -1, 1)))
+    msd = np.mean((ma - mb) ** 2 - (va + vb - 2 * cab))
+    assert ps.rms_diff_corrected.estimate == pytest.approx(math.sqrt(max(msd, 0.0)))
+
+
 def test_complete_cases_keep_only_samples_every_arm_scored_and_count_the_rest() -> None:
     per_arm = {"base": {"1": [1.0], "2": [0.0, 1.0], "3": [1.0], "5": []},
                "chat": {"1": [0.0], "2": [1.0], "4": [1.0], "5": [1.0]}}
