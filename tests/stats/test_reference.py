@@ -220,17 +220,17 @@ def test_tost_verdicts_follow_the_interval(shift: float, verdict: str) -> None:
     assert eq.verdict == verdict and eq.ci_level == pytest.approx(0.9)
 
 
-def test_binary_tost_p_values_are_where_the_newcombe_bound_reaches_the_margin() -> None:
+def test_binary_tost_is_two_tango_score_tests() -> None:
     a = np.array([1.0] * 50 + [0.0] * 7 + [1.0] * 3)
     b = np.array([1.0] * 48 + [0.0] * 9 + [0.0] * 3)
     eq = stats.tost(a, b, ids(60), 0.15, kind="binary")
-    low, _ = stats.newcombe_paired(*stats.paired_table(a, b), level=1 - 2 * eq.p_lower)
-    _, high = stats.newcombe_paired(*stats.paired_table(a, b), level=1 - 2 * eq.p_upper)
-    assert float(low) == pytest.approx(-0.15, abs=1e-6) and float(high) == pytest.approx(0.15, abs=1e-6)
-    ci = stats.newcombe_paired(*stats.paired_table(a, b), level=0.9)
-    assert (eq.ci_low, eq.ci_high) == pytest.approx(tuple(map(float, ci)))
-    assert eq.verdict == ("equivalent" if -0.15 < eq.ci_low and eq.ci_high < 0.15 else "inconclusive")
+    n11, n10, n01, n00 = stats.paired_table(a, b)
+    assert eq.p_lower == pytest.approx(sps.norm.sf(tango_score_by_likelihood(n10, n01, 60, -0.15)), rel=1e-5)
+    assert eq.p_upper == pytest.approx(sps.norm.cdf(tango_score_by_likelihood(n10, n01, 60, 0.15)), rel=1e-5)
+    assert (eq.ci_low, eq.ci_high) == pytest.approx(tuple(map(float, stats.tango_paired(n11, n10, n01, n00,
+                                                                                          level=0.9))))
     assert eq.verdict == ("equivalent" if max(eq.p_lower, eq.p_upper) < 0.05 else "inconclusive")
+    assert eq.verdict == ("equivalent" if -0.15 < eq.ci_low and eq.ci_high < 0.15 else "inconclusive")
 
 
 # --- entropy --------------------------------------------------------------------------------------
