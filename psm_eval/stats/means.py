@@ -101,8 +101,10 @@ def binary_mean(values: Values, clusters: Sequence[str], *, level: float = LEVEL
     `values` are 0/1 outcomes, or per-sample shares of `trials` 0/1 outcomes (repeats). With one value
     per cluster this is the textbook interval (Wilson 1927; Clopper & Pearson 1934): 57/57 gives
     [0.937, 1], never [1, 1]. With several correlated values per cluster (paraphrases of one fact) the
-    counts are deflated to n_eff before the interval is read (Dean & Pagano 2015 found this Wilson
-    variant among the best-covering for clustered surveys).
+    counts are deflated to n_eff before the interval is read (Kish's design effect with Korn & Graubard's
+    degrees of freedom, as in survey practice). Measured coverage at 5–60 clusters of 4, ICC 0.1–0.6:
+    0.93–0.99, except 0.88–0.93 where a few clusters carry all the failures (p = 0.95 at high ICC)
+    — benchmarks/stats_calibration.py.
     """
     y = np.asarray(values, dtype=np.float64)
     name = "Wilson score" if method == "wilson" else "Clopper–Pearson"

@@ -5,7 +5,7 @@ intervals."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -71,21 +71,20 @@ def _stats(a: np.ndarray, b: np.ndarray, va: np.ndarray, vb: np.ndarray, cab: np
             np.sqrt(np.maximum(msd, 0.0)), np.sqrt(((a - b) ** 2).mean(axis=1))]
 
 
-def _stratified_weights(strata: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
+def _stratified_weights(strata: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
     """Blocks of cluster multiplicities resampled within each stratum (rows: resamples, columns: clusters
-    ordered by stratum)."""
+    ordered by stratum), one block at a time."""
     sizes = np.bincount(strata)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     k = strata.size
     rng = np.random.default_rng(seed)
-    out, done = [], 0
+    done = 0
     while done < n_boot:
         rows = max(1, min(250, n_boot - done, _CELLS // k))
         picks = offsets[strata] + np.floor(rng.random((rows, k)) * sizes[strata]).astype(np.int64)
         picks += (np.arange(rows) * k)[:, None]
-        out.append(np.bincount(picks.ravel(), minlength=rows * k).reshape(rows, k).astype(np.float64))
+        yield np.bincount(picks.ravel(), minlength=rows * k).reshape(rows, k).astype(np.float64)
         done += rows
-    return out
 
 
 class _Moments:
@@ -97,15 +96,14 @@ class _Moments:
         sa = np.bincount(idx, weights=x, minlength=k)
         sb = np.bincount(idx, weights=y, minlength=k)
         m = np.bincount(idx, minlength=k).astype(np.float64)
-        self.onehot = np.zeros((k, n_traits))
-        self.onehot[np.arange(k), strata] = 1.0
         self.parts = np.stack([sa, sb, m, sa * sa, sb * sb, sa * sb, sa * m, sb * m, m * m])
         per_trait = np.bincount(strata, minlength=n_traits).astype(np.float64)
+        self.starts = np.concatenate([[0], np.cumsum(per_trait)[:-1]]).astype(np.int64)  # clusters sorted by trait
         with np.errstate(divide="ignore"):
             self.factor = np.where(per_trait > 1, per_trait / (per_trait - 1), 0.0)  # CR1; no noise term from one
 
     def __call__(self, w: np.ndarray) -> tuple[np.ndarray, ...]:
-        sa, sb, m, saa, sbb, sab, sam, sbm, mm = ((w * p) @ self.onehot for p in self.parts)
+        sa, sb, m, saa, sbb, sab, sam, sbm, mm = (np.add.reduceat(w * p, self.starts, axis=1) for p in self.parts)
         a, b = sa / m, sb / m
         scale = self.factor / (m * m)
         va = scale * (saa - 2 * a * sam + a * a * mm)
@@ -146,7 +144,7 @@ def profile_similarity(traits: Sequence[str], a: Values, b: Values, clusters: Se
     point = [float(s[0]) for s in _stats(*full)]
     draws: list[list[np.ndarray]] = [[] for _ in point]
     rng = np.random.default_rng(seed + 1)
-    for w in _stratified_weights(strata, n_boot, seed) if k > n_traits or resample_traits else []:
+    for w in _stratified_weights(strata, n_boot, seed) if k > n_traits or resample_traits else iter(()):
         parts = moments(w)
         if resample_traits:
             pick = rng.integers(0, n_traits, size=parts[0].shape)
