@@ -48,6 +48,20 @@ def test_sign_flip_false_positive_rate_and_power(k: int) -> None:
     assert power >= 0.6
 
 
+@pytest.mark.parametrize("k", [40, 110])
+def test_exact_mcnemar_size_and_power_with_one_pair_per_sample(k: int) -> None:
+    reps = 400
+    rng = np.random.default_rng(200 + k)
+    ids = [f"s{i}" for i in range(k)]
+    b = (rng.random((reps, k)) < 0.7).astype(float)
+    same = (rng.random((reps, k)) < 0.7).astype(float)
+    better = (rng.random((reps, k)) < 0.9).astype(float)
+    fpr = np.mean([stats.difference_test(x, y, ids, kind="binary")[0] < 0.05 for x, y in zip(same, b)])
+    power = np.mean([stats.difference_test(x, y, ids, kind="binary")[0] < 0.05 for x, y in zip(better, b)])
+    print(f"McNemar k={k}: FPR {fpr:.3f}, power {power:.2f} at 90 % vs 70 %")
+    assert at_most(float(fpr), 0.05, reps) and power >= (0.3 if k == 40 else 0.85)
+
+
 def test_clustered_binary_differences_keep_their_size_with_the_sign_flip() -> None:
     """organism-facts: 57 phrasings of 15 facts; a fact is known or not by both arms alike (A/A)."""
     reps = 400
