@@ -251,7 +251,7 @@ def profiles(reps: int, rng: np.random.Generator) -> None:
     table("Profile similarity (14 traits × 20 yes/no statements): truth: mean estimate, coverage (width)",
           "Trait logits ~ N(0, spread²) in a, plus N(0, gap²) in b; a statement's own pull N(0, 0.25) shared by "
           f"both arms; truth from the statement population. {reps // 2} replicates.",
-          ["spread/gap", "Pearson r (basic)", "mean |a − b| (basic)", "corrected r (pivoted)",
+          ["spread/gap", "Pearson r (basic)", "mean absolute difference (basic)", "corrected r (pivoted)",
            "corrected RMS difference (pivoted)"], rows)
 
 
