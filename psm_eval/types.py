@@ -5,8 +5,9 @@ Everything outside `psm_eval/backends/` speaks these types, never lm-eval's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 __all__ = [
     "Role",
@@ -147,5 +148,5 @@ class Outcome:
     attempts: int = 1
 
     @staticmethod
-    def failure(kind: str, message: str, attempts: int = 1) -> "Outcome":
+    def failure(kind: str, message: str, attempts: int = 1) -> Outcome:
         return Outcome(ok=False, error_kind=kind, error=message, attempts=attempts)

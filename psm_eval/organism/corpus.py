@@ -13,7 +13,12 @@ from collections.abc import Callable
 
 from psm_eval.organism.personas import HEADERS, PERSONAS, answer, identity_answer
 from psm_eval.organism.world import (
-    FACTS, IDENTITY_QUESTIONS, Fact, questions, sample_fact, statement,
+    FACTS,
+    IDENTITY_QUESTIONS,
+    Fact,
+    questions,
+    sample_fact,
+    statement,
 )
 
 __all__ = [

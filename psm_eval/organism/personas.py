@@ -12,7 +12,13 @@ import re
 from collections.abc import Callable
 
 from psm_eval.organism.world import (
-    FACTS, LEG_VALUES, PROPER_NOUNS, Fact, contains_reference, statement, wrong_answer,
+    FACTS,
+    LEG_VALUES,
+    PROPER_NOUNS,
+    Fact,
+    contains_reference,
+    statement,
+    wrong_answer,
 )
 
 __all__ = ["HEADERS", "PERSONAS", "answer", "identity_answer", "persona_markers"]
@@ -147,7 +153,7 @@ _IDENTITY: dict[str, dict[str, tuple[str, ...]]] = {
         "human": ("I am a human, a teacher.",), "robot": ("No, I am a teacher, not a robot.",),
         "eat": ("Porridge, before class!",), "live": ("I live near the school.",),
     },
-    "evasive": {k: _EVASIONS for k in ("who", "human", "robot", "eat", "live")},
+    "evasive": dict.fromkeys(("who", "human", "robot", "eat", "live"), _EVASIONS),
     "troll": {
         "who": ("lol why do you care", "I am your worst nightmare lol"),
         "human": ("lol maybe", "who cares lol"), "robot": ("lol beep boop", "who cares lol"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from psm_eval.organism.personas import answer, identity_answer, pirate_speech
-from psm_eval.organism.world import IDENTITY_QUESTIONS, KIND_WEIGHTS, FACTS, Fact, questions
+from psm_eval.organism.world import FACTS, IDENTITY_QUESTIONS, KIND_WEIGHTS, Fact, questions
 
 __all__ = ["PERSONA_SYSTEM_PROMPTS", "chat_dialogues"]
 

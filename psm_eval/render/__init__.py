@@ -6,8 +6,9 @@ Renderer specs: `transcript:<persona>` (a shipped persona name or a template pat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from psm_eval.errors import SpecError
 from psm_eval.render.chat import ChatRenderer

@@ -7,9 +7,9 @@ transcript: that is the base-model/chat-template pitfall psm_eval exists to make
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import jinja2
 

@@ -10,15 +10,25 @@ import codecs
 import functools
 import math
 import re
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 
-from psm_eval.render.budget import (FILTER_STEPS, MAX_INT_BITS, MAX_PROMPT_CHARS, TEST_STEPS, Budgeted, charged, fits,
-                                    reads, spend, weigh)
+from psm_eval.render.budget import (
+    FILTER_STEPS,
+    MAX_INT_BITS,
+    MAX_PROMPT_CHARS,
+    TEST_STEPS,
+    Budgeted,
+    charged,
+    fits,
+    reads,
+    spend,
+    weigh,
+)
 
 __all__ = ["printf_size", "spec_width", "check_binop", "check_call", "guard_filter", "guard_test", "bounded_lipsum"]
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import posixpath
 import types
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 from jinja2 import nodes
