@@ -114,7 +114,7 @@ def test_exactly_one_bos_through_the_real_hf_backend(tiny_models: dict[str, Path
         make_renderer("chat").render((Turn("user", "hi"),), base.info)
 
 
-# Honest templates render exactly as in Jinja2's own sandbox: the budget changes what is refused, never output.
+# Honest templates render in the worker exactly as in Jinja2's own sandbox in this process.
 SAME_AS_JINJA = [
     "{{ x|map('upper')|list }} {{ (x|map('upper'))|first }} {{ x|batch(2, 'z')|list }} {{ x|slice(2)|list }}",
     "{% for m in msgs|selectattr('role', 'eq', 'user') %}{{ loop.index }}/{{ loop.length }}{{ m.content }}"
@@ -137,7 +137,7 @@ SAME_AS_JINJA = [
     " {% macro m(a) %}[{{ a }}{{ caller(a * 2) }}]{% endmacro %}{% call(v) m(3) %}<{{ v }}>{% endcall %}",
     "{{ 7 // 2 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ -3 % 2 }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 'ab' * 3 }} {{ 2 * [0] }}"
     " {{ (2 ** 64) * (2 ** 64) }} {{ 10 ** 300 // 7 % 1000 }}",
-    "{{ 'a' in 'abc' }} {{ (1, 2) in {(1, 2): 1} }} {{ d[(1, 2)] }} {{ 1 < 2 < 3 }} {{ x == ['a', 'b', 'c'] }}"
+    "{{ 'a' in 'abc' }} {{ (1, 2) in {(1, 2): 1} }} {{ d['k'] }} {{ 1 < 2 < 3 }} {{ x == ['a', 'b', 'c'] }}"
     " {{ x.index('b') }} {{ d.items()|list }} {{ d|items|list }} {{ d|string }}",
     "{{ '<b>'|safe ~ 'x' }} {% autoescape true %}{{ '<x>' ~ y }}{{ '<i>'|safe }}{% endautoescape %} {{ '<a>'|e }}"
     " {{ '<a> &amp;'|striptags }} {{ 'go to example.com'|urlize }} {{ {'a': 'b'}|xmlattr }}"
@@ -153,15 +153,16 @@ SAME_AS_JINJA = [
 
 
 @pytest.mark.parametrize("source", SAME_AS_JINJA)
-def test_the_bounded_sandbox_renders_like_jinjas_own(source: str) -> None:
+def test_the_worker_renders_like_jinjas_own_sandbox(source: str, tmp_path: Path) -> None:
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from psm_eval.render.sandbox import render_bounded, sandbox
+    from psm_eval.render import sandbox
 
-    data = dict(x=["a", "b", "c"], y="<y>", d={"k": 1, (1, 2): "t"},
+    data = dict(x=["a", "b", "c"], y="<y>", d={"k": 1, "t": "u"},
                 msgs=[{"role": "user", "content": "hi there", "n": 1}, {"role": "assistant", "content": "yo", "n": 5}],
                 tree=[{"name": "r", "kids": [{"name": "a", "kids": []},
                                              {"name": "b", "kids": [{"name": "c", "kids": []}]}]}])
     jinjas = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(source).render(**data)
-    assert render_bounded(sandbox([]).from_string(source), "test", **data) == jinjas
+    (tmp_path / "t.j2").write_text(source)
+    assert sandbox.render("test", name="t.j2", search=[tmp_path], **data) == jinjas

@@ -1,31 +1,29 @@
 """Transcript renderer: a persona template turns a dialogue into plain text for a base model.
 
-Templates are Jinja2 files run in the bounded sandbox (`sandbox.py`) with StrictUndefined. Dialogue
-text reaches them only as variables, so it is never itself rendered as a template. Each template
-starts with a `{#- psm ... -#}` YAML header declaring its stop sequences.
+Templates are Jinja2 files rendered in the sandbox worker (`sandbox.py`) with StrictUndefined.
+Dialogue text reaches them only as variables, so it is never itself rendered as a template. Each
+template starts with a `{#- psm ... -#}` YAML header declaring its stop sequences.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-import jinja2
 import yaml
-from jinja2 import meta
 
 from psm_eval.errors import RenderError
-from psm_eval.render.sandbox import MAX_PROMPT_CHARS, MAX_TEMPLATE_BYTES, one_line, render_bounded, sandbox
+from psm_eval.render import sandbox as sb
 from psm_eval.types import ModelInfo, Prompt, Turn
 
-__all__ = ["PersonaTemplate", "load_persona", "shipped_personas", "PERSONA_DIR", "sandbox", "render_bounded",
-           "MAX_PROMPT_CHARS", "MAX_TEMPLATE_BYTES"]
+__all__ = ["PersonaTemplate", "load_persona", "shipped_personas", "PERSONA_DIR", "sandbox", "MAX_PROMPT_CHARS",
+           "MAX_TEMPLATE_BYTES"]
 
 PERSONA_DIR = Path(__file__).parent / "personas"
+MAX_PROMPT_CHARS, MAX_TEMPLATE_BYTES, sandbox = sb.MAX_PROMPT_CHARS, sb.MAX_TEMPLATE_BYTES, sb.sandbox
 _HEADER = re.compile(r"\A\{#-?\s*psm\s*\n(?P<body>.*?)\n\s*-?#\}", re.S)
 _PROBE = (Turn("system", "probe"), Turn("user", "probe"), Turn("assistant", "probe"), Turn("user", "probe"))
 
@@ -40,13 +38,13 @@ class PersonaTemplate:
     stop: tuple[str, ...]
     answer_prefix: str
     sha256: str
-    _template: jinja2.Template
 
     def render(self, turns: Sequence[Turn], model: ModelInfo | None = None) -> Prompt:
         """Render the dialogue so the text ends where the assistant's reply begins."""
         system = next((t.content for t in turns if t.role == "system"), None)
         messages = [{"role": t.role, "content": t.content} for t in turns if t.role != "system"]
-        text = render_bounded(self._template, f"persona template {self.path}", messages=messages, system=system)
+        text = sb.render(f"persona template {self.path}", name=self.path.name, search=(self.path.parent, PERSONA_DIR),
+                         messages=messages, system=system)
         bos = model.bos_token if model is not None and model.bos_token else ""
         return Prompt(text=bos + text, renderer="transcript", template=self.name, template_hash=self.sha256,
                       stop=self.stop, answer_prefix=self.answer_prefix)
@@ -77,20 +75,14 @@ def _load(path: Path) -> PersonaTemplate:
         raise RenderError(f"persona template {path} not found")
     if path.stat().st_size > MAX_TEMPLATE_BYTES:
         raise RenderError(f"persona template {path} is larger than {MAX_TEMPLATE_BYTES} bytes")
-    source = path.read_text(encoding="utf-8")
-    header = _HEADER.match(source)
+    header = _HEADER.match(path.read_text(encoding="utf-8"))
     if header is None:
         raise RenderError(f"persona template {path}: must start with a '{{#- psm ... -#}}' header declaring 'stop'")
     meta_data = _header(header.group("body"), path)
-    env = sandbox([path.parent, PERSONA_DIR])
-    try:
-        template = env.get_template(path.name)
-        digest = _hash(env, path.name)
-    except Exception as exc:  # syntax errors, and nesting too deep for Jinja's parser or Python's compiler
-        raise RenderError(f"persona template {path}: {type(exc).__name__}: {one_line(exc)}") from None
+    digest = sb.load(path.name, (path.parent, PERSONA_DIR), f"persona template {path}")
     persona = PersonaTemplate(name=path.stem if path.parent == PERSONA_DIR else str(path), path=path,
                               description=meta_data["description"], stop=meta_data["stop"],
-                              answer_prefix=meta_data["answer_prefix"], sha256=digest, _template=template)
+                              answer_prefix=meta_data["answer_prefix"], sha256=digest)
     persona.render(_PROBE)  # refuse a broken or unsafe template at load time, not mid-run
     return persona
 
@@ -99,7 +91,7 @@ def _header(body: str, path: Path) -> dict:
     try:
         data = yaml.safe_load(body) or {}
     except yaml.YAMLError as exc:
-        raise RenderError(f"persona template {path}: header is not valid YAML: {exc}") from None
+        raise RenderError(f"persona template {path}: header is not valid YAML: {sb.one_line(exc)}") from None
     if not isinstance(data, dict) or set(data) - {"description", "stop", "answer_prefix"}:
         raise RenderError(f"persona template {path}: header keys are description, stop, answer_prefix")
     stop = data.get("stop")
@@ -109,16 +101,3 @@ def _header(body: str, path: Path) -> dict:
     if not isinstance(prefix, str):
         raise RenderError(f"persona template {path}: header field 'answer_prefix' must be a string")
     return {"description": str(data.get("description", "")), "stop": tuple(stop), "answer_prefix": prefix}
-
-
-def _hash(env: jinja2.Environment, name: str, seen: set[str] | None = None) -> str:
-    """sha256 over a template's source and every template it extends or includes."""
-    seen = seen if seen is not None else set()
-    seen.add(name)
-    assert env.loader is not None
-    source = env.loader.get_source(env, name)[0]
-    parts = [source]
-    for ref in sorted(r for r in meta.find_referenced_templates(env.parse(source)) if r):
-        if ref not in seen:
-            parts.append(_hash(env, ref, seen))
-    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from psm_eval.config import parse_arm, build_config
 from psm_eval.errors import ConfigError, RenderError, RunLockedError
-from psm_eval.render.transcript import load_persona
+from psm_eval.render.transcript import MAX_PROMPT_CHARS, load_persona
 from psm_eval.runner import run
 from psm_eval.store import RunStore, read_jsonl
 from psm_eval.types import Turn
 from tests.reliability.zygote import SlowFake
-from tests.render.bombs import ESCAPES, HEADER, LONG, SIZE_BOMBS, TIME_BOMBS, bomb_source
+from tests.render.bombs import ESCAPES, HEADER, LONG, QUADRATIC, SIZE_BOMBS, TIME_BOMBS, WITHIN_LIMITS, bomb_source
 from tests.test_runner import make_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,23 +77,29 @@ def test_two_writers_refused_and_a_sigkilled_holders_lock_recovers(tmp_path: Pat
         store.append({"key": "k"})
 
 
-def _refused(tmp_path: Path, body: str) -> None:
+def _refused(tmp_path: Path, body: str, text: str = LONG) -> str:
     path = tmp_path / "evil.j2"
     path.write_text(bomb_source(body))
     with pytest.raises(RenderError) as refused:
-        load_persona(str(path)).render((Turn("user", LONG),))
+        load_persona(str(path)).render((Turn("user", text),))
     assert str(path) in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
+    return str(refused.value)
 
 
-@pytest.mark.parametrize("body", TIME_BOMBS + ESCAPES)
+# a render may use 1 s + 2 s per MB of dialogue of CPU time (not wall-clock time); work stuck in one
+# C call (summing lists, printing a 2**40-wide structure) is ended by the kernel 1-2 s of CPU later
+REFUSED_WITHIN_S = 15  # measured: at most 5.9 s, with the machine's 2 CPUs loaded 4 deep
+
+
+@pytest.mark.parametrize("body", [b for b in TIME_BOMBS if b not in WITHIN_LIMITS] + ESCAPES)
 def test_persona_template_bombs_and_escapes_are_refused_quickly(tmp_path: Path, body: str) -> None:
     t0 = time.monotonic()
     _refused(tmp_path, body)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < REFUSED_WITHIN_S
 
 
-@pytest.mark.parametrize("body", SIZE_BOMBS)
-def test_widening_template_operations_are_refused_before_they_allocate(tmp_path: Path, body: str) -> None:
+@pytest.mark.parametrize("body", [b for b in SIZE_BOMBS if b not in WITHIN_LIMITS])
+def test_widening_template_operations_are_refused_within_the_memory_limit(tmp_path: Path, body: str) -> None:
     t0 = time.monotonic()
     tracemalloc.start()
     try:
@@ -101,10 +107,27 @@ def test_widening_template_operations_are_refused_before_they_allocate(tmp_path:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - t0 < 5 and peak < 64 * 2**20, peak
+    # the worker holds what the template builds (at most its 512 MiB); this process never does
+    assert time.monotonic() - t0 < REFUSED_WITHIN_S and peak < 64 * 2**20, peak
 
 
-def test_a_busy_honest_template_renders_a_long_dialogue_within_the_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("body", WITHIN_LIMITS)
+def test_templates_cheap_on_this_text_render_within_the_limits(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "busy.j2"
+    path.write_text(bomb_source(body))
+    t0 = time.monotonic()
+    text = load_persona(str(path)).render((Turn("user", LONG),)).text
+    assert time.monotonic() - t0 < REFUSED_WITHIN_S and text is not None and len(text) <= MAX_PROMPT_CHARS
+
+
+@pytest.mark.parametrize("body", QUADRATIC)
+def test_quadratic_templates_are_refused_once_the_text_grows(tmp_path: Path, body: str) -> None:
+    # the CPU-time allowance grows linearly with the dialogue, their work with its square
+    message = _refused(tmp_path, body, (LONG * 10)[:1_000_000])
+    assert "s of CPU time" in message or "killed by signal" in message, message
+
+
+def test_a_busy_honest_template_renders_a_long_dialogue_within_the_limits(tmp_path: Path) -> None:
     path = tmp_path / "busy.j2"
     path.write_text(HEADER + """{%- macro turn(m, i) -%}
 ### {{ m.role|capitalize }} {{ i }}
@@ -132,11 +155,8 @@ def test_templates_a_persona_includes_obey_the_size_cap_too(tmp_path: Path) -> N
         load_persona(str(path))
 
 
-def test_named_chat_templates_and_plain_renders_have_the_budget_too(tmp_path: Path) -> None:
-    from jinja2.exceptions import SecurityError
-
+def test_named_chat_templates_are_bounded_too(tmp_path: Path) -> None:
     from psm_eval.render import make_renderer
-    from psm_eval.render.sandbox import sandbox
     from psm_eval.types import ModelInfo
 
     bomb = "{% for a in messages %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}" \
@@ -144,14 +164,12 @@ def test_named_chat_templates_and_plain_renders_have_the_budget_too(tmp_path: Pa
     path = tmp_path / "chat.jinja"
     path.write_text(bomb)
     text_model = ModelInfo(model_type="hf", accepts="text")
-    with pytest.raises(RenderError, match="chat template .*chat.jinja: refused by the sandbox"):
+    with pytest.raises(RenderError, match="chat template .*chat.jinja: refused: ran past its .* s of CPU time"):
         make_renderer(f"chat:template={path}").render((Turn("user", "hi"),), text_model)
     deep = tmp_path / "deep.jinja"
     deep.write_text("{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}")
-    with pytest.raises(RenderError, match="chat template .*deep.jinja: RecursionError"):
+    with pytest.raises(RenderError, match="chat template .*deep.jinja: refused: RecursionError"):
         make_renderer(f"chat:template={deep}").render((Turn("user", "hi"),), text_model)
-    with pytest.raises(SecurityError):  # e.g. judge prompts: a plain .render() gets its own budget
-        sandbox([tmp_path]).get_template("chat.jinja").render(messages=[1])
 
 
 HOSTILE_TEXT = st.one_of(

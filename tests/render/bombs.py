@@ -1,6 +1,11 @@
-"""The hostile persona templates every sandbox design must refuse: 31 that repeat work, 39 that
-widen text or structures, and 4 sandbox escapes. Shared by the reliability tests and
-`benchmarks/render_sandbox.py`."""
+"""Hostile persona templates: 31 that repeat work, 39 that widen text or structures, 4 sandbox
+escapes. Shared by the reliability tests and `benchmarks/render_sandbox.py`.
+
+The sandbox worker refuses a template by what it does (CPU time, memory, prompt size), not by an
+estimate of what it might do, so eight of them render, within the limits, on the 100 kB text they
+are given (`WITHIN_LIMITS`): three quadratic loops that take under 1 s of CPU there (refused once the
+text is 1 MB: `QUADRATIC`), and five operations that are cheap on this input.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ HEADER = "{#- psm\nstop: ['\\nUser:']\n-#}\n"
 LONG = ("ab.c\t\n " * 20000)[:100_000]  # the text bombs are rendered on: `t` in their bodies ("probe" at load)
 DAG = "{% set ns = namespace(x=[1], y=[1]) %}{% for i in range(40) %}{% set ns.x = [ns.x, ns.x] %}" \
       "{% set ns.y = [ns.y, ns.y] %}{% endfor %}"  # 2**40 elements when written out, 80 lists in memory
-# Work that repeats: refused by the per-render step/character budget or Python's recursion limit.
+# Work that repeats: refused by the CPU-time limit, Jinja's range cap or Python's recursion limit.
 TIME_BOMBS = [
     "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
@@ -44,7 +49,7 @@ TIME_BOMBS = [
     "{% set ns = namespace(x=(1,)) %}{% for i in range(40) %}{% set ns.x = (ns.x, ns.x) %}{% endfor %}"
     "{% set d = {ns.x: 1} %}",
 ]
-# Operations that widen text or structures: refused before they allocate past MAX_PROMPT_CHARS.
+# Operations that widen text or structures: refused by the memory limit or the prompt-size cap.
 SIZE_BOMBS = [
     "{{ 'x' * 10**9 }}",
     "{{ 2 ** 100000000 }}",
@@ -91,6 +96,19 @@ ESCAPES = [
     "{{ cycler.__init__.__globals__.os.popen('echo pwned').read() }}",
     "{{ self._TemplateReference__context }}",
     "{% set x = [] %}{% for i in range(10) %}{{ x.append(i) }}{% endfor %}",
+]
+
+QUADRATIC = [  # per loop item, a copy or comparison of the whole text: 10**10 characters on 100 kB
+    "{% for a in t %}{% if t == t ~ '' %}{% endif %}{% endfor %}",
+    "{% for a in t %}{% set x = t[1:] %}{% endfor %}",
+    "{% for a in t %}{% set x = t|trim %}{% endfor %}",
+]
+WITHIN_LIMITS = QUADRATIC + [
+    "{% set ns = namespace(n=3) %}{% for i in range(9000) %}{% set ns.n = ns.n - (-ns.n) %}{% endfor %}",  # 9000 bits
+    "{{ ('\\n' * 1000000)|indent(100) }}",  # blank lines are not indented: 1 M characters
+    "{{ (t * 19)|trim('y' * 1000000 ~ 'x') }}",  # the text's ends are in no set: nothing to strip
+    "{{ t.encode('punycode') }}",  # ASCII text: linear
+    "{{ t|urlize(target='x' * 100000) }}",  # no link in the text
 ]
 
 
