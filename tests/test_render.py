@@ -14,7 +14,14 @@ from psm_eval.types import ModelInfo, Turn
 TEXT_MODEL = ModelInfo(model_type="hf", accepts="text", bos_token="<s>")
 HOSTILE = "Compute {{ 7*7 }} {% raw %}x{% endraw %} {# c #} {{ cycler.__init__.__globals__ }}"
 HEADER = '{#- psm\ndescription: test\nstop: ["\\nUser:"]\n-#}\n'
-GOLDEN = json.loads((Path(__file__).parent / "cases" / "persona_renders.json").read_text(encoding="utf-8"))
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = json.loads((REPO / "tests" / "cases" / "persona_renders.json").read_text(encoding="utf-8"))
+
+
+def _persona(name: str):
+    """A shipped persona, with the fixture prompt file for one that renders a prompt file (urial)."""
+    prompt = GOLDEN["prompt_files"].get(name)
+    return load_persona(name, REPO / prompt if prompt else None)
 
 
 def test_golden_renders_cover_every_shipped_persona() -> None:
@@ -24,13 +31,13 @@ def test_golden_renders_cover_every_shipped_persona() -> None:
 @pytest.mark.parametrize("persona", shipped_personas())
 def test_shipped_personas_render_their_golden_text(persona: str) -> None:
     for dialogue, expected in zip(GOLDEN["dialogues"], GOLDEN["renders"][persona], strict=True):
-        assert load_persona(persona).render(tuple(Turn(role, text) for role, text in dialogue)).text == expected
+        assert _persona(persona).render(tuple(Turn(role, text) for role, text in dialogue)).text == expected
 
 
 @pytest.mark.parametrize("persona", shipped_personas())
 def test_dialogue_text_reaches_the_prompt_literally(persona: str) -> None:
     turns = (Turn("user", HOSTILE), Turn("assistant", "{{ 1+1 }}"), Turn("user", "{% raw %}"))
-    prompt = load_persona(persona).render(turns, TEXT_MODEL)
+    prompt = _persona(persona).render(turns, TEXT_MODEL)
     assert HOSTILE in prompt.text and "{{ 1+1 }}" in prompt.text and "{% raw %}" in prompt.text
     assert "49" not in prompt.text
     assert prompt.text.startswith("<s>") and prompt.text.count("<s>") == 1
@@ -39,8 +46,8 @@ def test_dialogue_text_reaches_the_prompt_literally(persona: str) -> None:
 
 @pytest.mark.parametrize("persona", shipped_personas())
 def test_every_shipped_prompt_ends_where_the_reply_begins(persona: str) -> None:
-    prompt = load_persona(persona).render((Turn("user", "Hi"),), TEXT_MODEL)
-    assert prompt.text.rstrip("\n").endswith(("Assistant:", "AI:", "# Answer:"))
+    prompt = _persona(persona).render((Turn("user", "Hi"),), TEXT_MODEL)
+    assert prompt.text.rstrip("\n").endswith(("Assistant:", "AI:", "# Answer:", "# Answer:\n```"))
     assert not any(prompt.text.endswith(s) for s in prompt.stop)
 
 
