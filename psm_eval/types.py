@@ -76,17 +76,22 @@ class Prompt:
     """Stop sequences that end the assistant's turn for this rendering."""
     answer_prefix: str = ""
     """What precedes an answer continuation (e.g. a space after `Assistant:`)."""
+    postprocess: tuple[str, ...] = ()
+    """Named clean-ups the reply gets before scoring (`render/postprocess.py`), as the persona
+    template's header declares them, e.g. `("strip_fences",)`."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"text": self.text} if self.text is not None else {
             "messages": [dict(m) for m in self.messages or ()]
         }
+        extra = {"postprocess": list(self.postprocess)} if self.postprocess else {}  # older records stay identical
         return {
             **body,
             "renderer": self.renderer,
             "template": self.template,
             "template_hash": self.template_hash,
             "stop": list(self.stop),
+            **extra,
         }
 
 
@@ -106,6 +111,8 @@ class ModelInfo:
     """Whether the backend can score continuations."""
     apply_chat_template: Any = None
     """Callable(messages) -> str applying the model's template (hf), or None."""
+    special_tokens: Mapping[str, str] = field(default_factory=dict)
+    """The tokenizer's named special tokens (`bos_token`, `eos_token`, …), as chat templates see them."""
 
 
 @dataclass(frozen=True)

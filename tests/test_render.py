@@ -14,7 +14,14 @@ from psm_eval.types import ModelInfo, Turn
 TEXT_MODEL = ModelInfo(model_type="hf", accepts="text", bos_token="<s>")
 HOSTILE = "Compute {{ 7*7 }} {% raw %}x{% endraw %} {# c #} {{ cycler.__init__.__globals__ }}"
 HEADER = '{#- psm\ndescription: test\nstop: ["\\nUser:"]\n-#}\n'
-GOLDEN = json.loads((Path(__file__).parent / "cases" / "persona_renders.json").read_text(encoding="utf-8"))
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = json.loads((REPO / "tests" / "cases" / "persona_renders.json").read_text(encoding="utf-8"))
+
+
+def _persona(name: str):
+    """A shipped persona, with the fixture prompt file for one that renders a prompt file (urial)."""
+    prompt = GOLDEN["prompt_files"].get(name)
+    return load_persona(name, REPO / prompt if prompt else None)
 
 
 def test_golden_renders_cover_every_shipped_persona() -> None:
@@ -24,13 +31,13 @@ def test_golden_renders_cover_every_shipped_persona() -> None:
 @pytest.mark.parametrize("persona", shipped_personas())
 def test_shipped_personas_render_their_golden_text(persona: str) -> None:
     for dialogue, expected in zip(GOLDEN["dialogues"], GOLDEN["renders"][persona], strict=True):
-        assert load_persona(persona).render(tuple(Turn(role, text) for role, text in dialogue)).text == expected
+        assert _persona(persona).render(tuple(Turn(role, text) for role, text in dialogue)).text == expected
 
 
 @pytest.mark.parametrize("persona", shipped_personas())
 def test_dialogue_text_reaches_the_prompt_literally(persona: str) -> None:
     turns = (Turn("user", HOSTILE), Turn("assistant", "{{ 1+1 }}"), Turn("user", "{% raw %}"))
-    prompt = load_persona(persona).render(turns, TEXT_MODEL)
+    prompt = _persona(persona).render(turns, TEXT_MODEL)
     assert HOSTILE in prompt.text and "{{ 1+1 }}" in prompt.text and "{% raw %}" in prompt.text
     assert "49" not in prompt.text
     assert prompt.text.startswith("<s>") and prompt.text.count("<s>") == 1
@@ -39,8 +46,8 @@ def test_dialogue_text_reaches_the_prompt_literally(persona: str) -> None:
 
 @pytest.mark.parametrize("persona", shipped_personas())
 def test_every_shipped_prompt_ends_where_the_reply_begins(persona: str) -> None:
-    prompt = load_persona(persona).render((Turn("user", "Hi"),), TEXT_MODEL)
-    assert prompt.text.rstrip("\n").endswith(("Assistant:", "AI:", "# Answer:"))
+    prompt = _persona(persona).render((Turn("user", "Hi"),), TEXT_MODEL)
+    assert prompt.text.rstrip("\n").endswith(("Assistant:", "AI:", "# Answer:", "# Answer:\n```"))
     assert not any(prompt.text.endswith(s) for s in prompt.stop)
 
 
@@ -114,7 +121,7 @@ def test_exactly_one_bos_through_the_real_hf_backend(tiny_models: dict[str, Path
         make_renderer("chat").render((Turn("user", "hi"),), base.info)
 
 
-# Honest templates render exactly as in Jinja2's own sandbox: the budget changes what is refused, never output.
+# Honest templates render in the worker exactly as in Jinja2's own sandbox in this process.
 SAME_AS_JINJA = [
     "{{ x|map('upper')|list }} {{ (x|map('upper'))|first }} {{ x|batch(2, 'z')|list }} {{ x|slice(2)|list }}",
     "{% for m in msgs|selectattr('role', 'eq', 'user') %}{{ loop.index }}/{{ loop.length }}{{ m.content }}"
@@ -137,7 +144,7 @@ SAME_AS_JINJA = [
     " {% macro m(a) %}[{{ a }}{{ caller(a * 2) }}]{% endmacro %}{% call(v) m(3) %}<{{ v }}>{% endcall %}",
     "{{ 7 // 2 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ -3 % 2 }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 'ab' * 3 }} {{ 2 * [0] }}"
     " {{ (2 ** 64) * (2 ** 64) }} {{ 10 ** 300 // 7 % 1000 }}",
-    "{{ 'a' in 'abc' }} {{ (1, 2) in {(1, 2): 1} }} {{ d[(1, 2)] }} {{ 1 < 2 < 3 }} {{ x == ['a', 'b', 'c'] }}"
+    "{{ 'a' in 'abc' }} {{ (1, 2) in {(1, 2): 1} }} {{ d['k'] }} {{ 1 < 2 < 3 }} {{ x == ['a', 'b', 'c'] }}"
     " {{ x.index('b') }} {{ d.items()|list }} {{ d|items|list }} {{ d|string }}",
     "{{ '<b>'|safe ~ 'x' }} {% autoescape true %}{{ '<x>' ~ y }}{{ '<i>'|safe }}{% endautoescape %} {{ '<a>'|e }}"
     " {{ '<a> &amp;'|striptags }} {{ 'go to example.com'|urlize }} {{ {'a': 'b'}|xmlattr }}"
@@ -153,15 +160,16 @@ SAME_AS_JINJA = [
 
 
 @pytest.mark.parametrize("source", SAME_AS_JINJA)
-def test_the_bounded_sandbox_renders_like_jinjas_own(source: str) -> None:
+def test_the_worker_renders_like_jinjas_own_sandbox(source: str, tmp_path: Path) -> None:
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from psm_eval.render.sandbox import render_bounded, sandbox
+    from psm_eval.render import sandbox
 
-    data = dict(x=["a", "b", "c"], y="<y>", d={"k": 1, (1, 2): "t"},
+    data = dict(x=["a", "b", "c"], y="<y>", d={"k": 1, "t": "u"},
                 msgs=[{"role": "user", "content": "hi there", "n": 1}, {"role": "assistant", "content": "yo", "n": 5}],
                 tree=[{"name": "r", "kids": [{"name": "a", "kids": []},
                                              {"name": "b", "kids": [{"name": "c", "kids": []}]}]}])
     jinjas = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(source).render(**data)
-    assert render_bounded(sandbox([]).from_string(source), "test", **data) == jinjas
+    (tmp_path / "t.j2").write_text(source)
+    assert sandbox.render("test", name="t.j2", search=[tmp_path], **data) == jinjas

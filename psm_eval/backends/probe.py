@@ -99,7 +99,9 @@ class ModelProbe:
         template = getattr(tok, "chat_template", None)
         if isinstance(template, dict):
             template = template.get("default")
+        special = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
         return ModelInfo(model_type=self.spec.type, accepts="text", bos_token=self._bos(), chat_template=template,
+                         special_tokens=special,
                          apply_chat_template=lambda msgs: tok.apply_chat_template(
                              [dict(m) for m in msgs], tokenize=False, add_generation_prompt=True))
 

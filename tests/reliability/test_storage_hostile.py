@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 
 from psm_eval.run.config import parse_arm, build_config
 from psm_eval.errors import ConfigError, RenderError, RunLockedError
-from psm_eval.render.transcript import load_persona
-from psm_eval.run.runner import run
 from psm_eval.records import GenerationRecord, RunStore, iter_generations
-from tests.fixtures.records import generation
+from psm_eval.render.transcript import MAX_PROMPT_CHARS, load_persona
+from psm_eval.run.runner import run
 from tests.fixtures.files import read_jsonl
+from tests.fixtures.records import generation
 from psm_eval.types import Turn
 from tests.reliability.zygote import SlowFake
+from tests.render.bombs import ESCAPES, HEADER, LONG, QUADRATIC, SIZE_BOMBS, TIME_BOMBS, WITHIN_LIMITS, bomb_source
 from tests.test_runner import make_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,114 +79,29 @@ def test_two_writers_refused_and_a_sigkilled_holders_lock_recovers(tmp_path: Pat
         store.append(generation("t", "s", "a"))
 
 
-HEADER = "{#- psm\nstop: ['\\nUser:']\n-#}\n"
-LONG = ("ab.c\t\n " * 20000)[:100_000]  # the text bombs are rendered on: `t` in their bodies ("probe" at load)
-DAG = "{% set ns = namespace(x=[1], y=[1]) %}{% for i in range(40) %}{% set ns.x = [ns.x, ns.x] %}" \
-      "{% set ns.y = [ns.y, ns.y] %}{% endfor %}"  # 2**40 elements when written out, 80 lists in memory
-# Work that repeats: refused by the per-render step/character budget or Python's recursion limit.
-TIME_BOMBS = [
-    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-    "{% for a in t %}{% for b in t %}{% endfor %}{% endfor %}",
-    "{% for a in t|map('upper') %}{% for b in t|list %}{% endfor %}{% endfor %}",
-    "{% for a in t %}{% if t == t ~ '' %}{% endif %}{% endfor %}",
-    "{% for a in t %}{% set x = t.upper() %}{% endfor %}",
-    "{% for a in t %}{% set x = t[1:] %}{% endfor %}",
-    "{% for a in t %}{% set x = t|trim %}{% endfor %}",
-    "{% for i in range(900000) %}" + "{% set a = 1 %}" * 1000 + "{% endfor %}",
-    "{% set c = cycler(t, t) %}{% for i in range(900000) %}{% if loop.changed(c.next()) %}{% endif %}{% endfor %}",
-    "{% set x %}{% for i in range(900000) %}{{ t }}{% endfor %}{% endset %}",
-    "{% macro m() %}{{ caller() }}{{ caller() }}{% endmacro %}{% for i in range(90000) %}{% call m() %}{{ t }}"
-    "{% endcall %}{% endfor %}",
-    "{% block b %}{{ t }}{% endblock %}{% for i in range(900000) %}{% set x = self.b() %}{% endfor %}",
-    "{% for a in [1, 2] recursive %}{{ loop([1, 2]) }}{% endfor %}",
-    "{% for a in [1, 2] recursive %}{% if loop.depth < 50 %}{{ loop([1, 2]) }}{% endif %}{% endfor %}",
-    "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
-    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
-    "{% include 'evil.j2' %}",
-    "{% for i in range(100) %}{% set x = range(900000)|list %}{% endfor %}",
-    "{% for i in range(100) %}{% set x = {}.fromkeys(range(900000)) %}{% endfor %}",
-    "{{ range(10)|slice(10**9)|list }}",
-    "{{ ([[1]] * 1000000)|sum(start=[]) }}",
-    "{% for i in range(100) %}{% set x = (t * 19)|wordwrap(5) %}{% endfor %}",
-    "{% for a in t %}" * 25 + "{% endfor %}" * 25,  # nested past Python's compiler
-    "{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}",  # nested past Jinja's parser
-    "{{ " + " and ".join(["t"] * 300) + " }}",  # deep enough to take Jinja's optimiser seconds: refused first
-    "{{ 1 / 0 }}",
-    DAG + "{{ ns.x }}",  # shared references: tiny in memory, exponential when written out, compared or hashed
-    DAG + "{{ ns.x == ns.y }}",
-    DAG + "{{ '{!r}'.format(ns.x) }}",
-    "{% set ns = namespace(x=(1,)) %}{% for i in range(40) %}{% set ns.x = (ns.x, ns.x) %}{% endfor %}"
-    "{% set d = {ns.x: 1} %}",
-]
-# Operations that widen text or structures: refused before they allocate past MAX_PROMPT_CHARS.
-SIZE_BOMBS = [
-    "{{ 'x' * 10**9 }}",
-    "{{ 2 ** 100000000 }}",
-    "{% set ns = namespace(n=3) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}{% endfor %}",
-    "{% set ns = namespace(n=3) %}{% for i in range(9000) %}{% set ns.n = ns.n - (-ns.n) %}{% endfor %}",
-    "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-    "{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
-    "{{ " + " ~ ".join(["t"] * 100) + " }}",
-    "{{ ([t] * 1000)|join }}",
-    "{{ ','.join([t] * 1000) }}",
-    "{{ t.join(t) }}",
-    "{{ 'x'|center(10**9) }}",
-    "{{ t|indent(1000000) }}",
-    "{{ ('\\n' * 1000000)|indent(100) }}",
-    "{{ t|wordwrap(1, wrapstring='x' * 100000) }}",
-    "{{ t|replace('c', t) }}",
-    "{{ t.replace('', t) }}",
-    "{{ t.translate({97: t}) }}",
-    "{{ 'x'.ljust(10**9) }}",
-    "{{ 'x'.rjust(10**9) }}",
-    "{{ 'x'.zfill(10**9) }}",
-    "{{ t.center(10**9) }}",
-    "{{ t.expandtabs(100000) }}",
-    "{{ (1).to_bytes(10**9, 'big') }}",
-    "{{ '%1000000000s' % 'x' }}",
-    "{{ '%*s' % (1000000000, 'x') }}",
-    "{{ '%.1000000000f' % 1.0 }}",
-    "{{ ('%(a)s' * 10000) % {'a': t} }}",
-    "{{ '%1000000000s'|format('x') }}",
-    "{{ '{:>1000000000}'.format('x') }}",
-    "{{ '{:{w}}'.format('x', w=1000000000) }}",
-    "{{ ('{0}' * 1000).format(t) }}",
-    "{{ ('{a}' * 1000).format_map({'a': t}) }}",
-    "{{ (t * 19)|trim('y' * 1000000 ~ 'x') }}",
-    "{{ t.encode('punycode') }}",
-    "{{ range(10)|batch(10**9, 'x')|list }}",
-    "{{ lipsum(10**9) }}",
-    "{{ ([[[[1]]]] * 1000)|tojson(indent=10**6) }}",
-    "{{ t|urlize(target='x' * 100000) }}",
-    "{% set x %}{% for i in range(900000) %}" + "y" * 2000 + "{% endfor %}{% endset %}",
-]
-ESCAPES = [
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ cycler.__init__.__globals__.os.popen('echo pwned').read() }}",
-    "{{ self._TemplateReference__context }}",
-    "{% set x = [] %}{% for i in range(10) %}{{ x.append(i) }}{% endfor %}",
-]
-
-
-def _refused(tmp_path: Path, body: str) -> None:
+def _refused(tmp_path: Path, body: str, text: str = LONG) -> str:
     path = tmp_path / "evil.j2"
-    path.write_text(HEADER + "{% set t = messages[-1].content %}" + body + "{% for m in messages %}{{ m.content }}"
-                    "{% endfor %}")
+    path.write_text(bomb_source(body))
     with pytest.raises(RenderError) as refused:
-        load_persona(str(path)).render((Turn("user", LONG),))
+        load_persona(str(path)).render((Turn("user", text),))
     assert str(path) in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
+    return str(refused.value)
 
 
-@pytest.mark.parametrize("body", TIME_BOMBS + ESCAPES)
+# a render may use 1 s + 2 s per MB of dialogue of CPU time (not wall-clock time); work stuck in one
+# C call (summing lists, printing a 2**40-wide structure) is ended by the kernel 1-2 s of CPU later
+REFUSED_WITHIN_S = 15  # measured: at most 5.9 s, with the machine's 2 CPUs loaded 4 deep
+
+
+@pytest.mark.parametrize("body", [b for b in TIME_BOMBS if b not in WITHIN_LIMITS] + ESCAPES)
 def test_persona_template_bombs_and_escapes_are_refused_quickly(tmp_path: Path, body: str) -> None:
     t0 = time.monotonic()
     _refused(tmp_path, body)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < REFUSED_WITHIN_S
 
 
-@pytest.mark.parametrize("body", SIZE_BOMBS)
-def test_widening_template_operations_are_refused_before_they_allocate(tmp_path: Path, body: str) -> None:
+@pytest.mark.parametrize("body", [b for b in SIZE_BOMBS if b not in WITHIN_LIMITS])
+def test_widening_template_operations_are_refused_within_the_memory_limit(tmp_path: Path, body: str) -> None:
     t0 = time.monotonic()
     tracemalloc.start()
     try:
@@ -193,10 +109,27 @@ def test_widening_template_operations_are_refused_before_they_allocate(tmp_path:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - t0 < 5 and peak < 64 * 2**20, peak
+    # the worker holds what the template builds (at most its 512 MiB); this process never does
+    assert time.monotonic() - t0 < REFUSED_WITHIN_S and peak < 64 * 2**20, peak
 
 
-def test_a_busy_honest_template_renders_a_long_dialogue_within_the_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("body", WITHIN_LIMITS)
+def test_templates_cheap_on_this_text_render_within_the_limits(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "busy.j2"
+    path.write_text(bomb_source(body))
+    t0 = time.monotonic()
+    text = load_persona(str(path)).render((Turn("user", LONG),)).text
+    assert time.monotonic() - t0 < REFUSED_WITHIN_S and text is not None and len(text) <= MAX_PROMPT_CHARS
+
+
+@pytest.mark.parametrize("body", QUADRATIC)
+def test_quadratic_templates_are_refused_once_the_text_grows(tmp_path: Path, body: str) -> None:
+    # the CPU-time allowance grows linearly with the dialogue, their work with its square
+    message = _refused(tmp_path, body, (LONG * 10)[:1_000_000])
+    assert "s of CPU time" in message or "killed by signal" in message, message
+
+
+def test_a_busy_honest_template_renders_a_long_dialogue_within_the_limits(tmp_path: Path) -> None:
     path = tmp_path / "busy.j2"
     path.write_text(HEADER + """{%- macro turn(m, i) -%}
 ### {{ m.role|capitalize }} {{ i }}
@@ -224,11 +157,8 @@ def test_templates_a_persona_includes_obey_the_size_cap_too(tmp_path: Path) -> N
         load_persona(str(path))
 
 
-def test_named_chat_templates_and_plain_renders_have_the_budget_too(tmp_path: Path) -> None:
-    from jinja2.exceptions import SecurityError
-
+def test_named_chat_templates_are_bounded_too(tmp_path: Path) -> None:
     from psm_eval.render import make_renderer
-    from psm_eval.render.sandbox import sandbox
     from psm_eval.types import ModelInfo
 
     bomb = "{% for a in messages %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}" \
@@ -236,14 +166,12 @@ def test_named_chat_templates_and_plain_renders_have_the_budget_too(tmp_path: Pa
     path = tmp_path / "chat.jinja"
     path.write_text(bomb)
     text_model = ModelInfo(model_type="hf", accepts="text")
-    with pytest.raises(RenderError, match="chat template .*chat.jinja: refused by the sandbox"):
+    with pytest.raises(RenderError, match="chat template .*chat.jinja: refused: ran past its .* s of CPU time"):
         make_renderer(f"chat:template={path}").render((Turn("user", "hi"),), text_model)
     deep = tmp_path / "deep.jinja"
     deep.write_text("{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}")
-    with pytest.raises(RenderError, match="chat template .*deep.jinja: RecursionError"):
+    with pytest.raises(RenderError, match="chat template .*deep.jinja: refused: RecursionError"):
         make_renderer(f"chat:template={deep}").render((Turn("user", "hi"),), text_model)
-    with pytest.raises(SecurityError):  # e.g. judge prompts: a plain .render() gets its own budget
-        sandbox([tmp_path]).get_template("chat.jinja").render(messages=[1])
 
 
 HOSTILE_TEXT = st.one_of(
