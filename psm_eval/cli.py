@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the same dialogues through a prompted base model and post-trained models, and compare them.",
         epilog=_examples("""
             psm-eval run                                  # the model organism pair on the organism suite
-            psm-eval run --task tasks/organism-facts --arm base=hf:pretrained=PATH,render=transcript:urial \\
+            psm-eval run --task tasks/organism-facts --arm base=hf:pretrained=PATH,render=transcript:icl \\
                          --arm chat=hf:pretrained=PATH2,render=chat
             psm-eval tasks validate tasks/
             psm-eval personas"""))
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                         description="Runs lm-eval's CLI with the `psm-transcript` model type registered, so any "
                                     "lm-eval task runs on a base model in a psm_eval persona.",
                         epilog=_examples("psm-eval lm-eval run --model psm-transcript --model_args "
-                                         "backend=hf,pretrained=PATH,persona=urial --apply_chat_template "
+                                         "backend=hf,pretrained=PATH,persona=icl --apply_chat_template "
                                          "--tasks TASK --include_path DIR"),
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     lm.add_argument("args", nargs=argparse.REMAINDER, help="arguments for lm-eval")
@@ -72,7 +72,7 @@ def _run_parser(sub: Any) -> None:
         epilog=_examples("""
             psm-eval run
             psm-eval run --task tasks/organism-facts --limit 10
-            psm-eval run --task my_task/ --arm base=hf:pretrained=meta-llama/Llama-3.1-8B,render=transcript:urial \\
+            psm-eval run --task my_task/ --arm base=hf:pretrained=meta-llama/Llama-3.1-8B,render=transcript:urial:prompt=inst_1k_v4.txt \\
                          --arm chat=hf:pretrained=meta-llama/Llama-3.1-8B-Instruct,render=chat
             psm-eval run --arm api=local-chat-completions:base_url=http://127.0.0.1:8000/v1/chat/completions,model=m,render=chat
             psm-eval run -c run.yaml --seed 7

@@ -153,6 +153,8 @@ class Outcome:
     error: str | None = None
     """One-line failure message (secrets redacted)."""
     attempts: int = 1
+    capped_from: int | None = None
+    """The reply's length in characters before it was cut to the stored-reply cap; None: stored whole."""
 
     @staticmethod
     def failure(kind: str, message: str, attempts: int = 1) -> Outcome:

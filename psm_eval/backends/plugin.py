@@ -5,7 +5,8 @@ persona template (and adds the template's stop sequences), so any lm-eval task r
 model in the assistant persona:
 
     psm-eval lm-eval run --model psm-transcript \
-        --model_args backend=hf,pretrained=PATH,persona=urial --apply_chat_template --tasks TASK
+        --model_args backend=hf,pretrained=PATH,persona=icl --apply_chat_template --tasks TASK
+    (URIAL: persona=urial,persona_prompt=inst_1k_v4.txt)
 
 lm-eval 0.4.13 discovers no third-party model types, so the bare `lm_eval` command cannot see this
 one; `psm-eval lm-eval ARGS` runs lm-eval's own CLI with it registered, and Python users
@@ -32,11 +33,13 @@ MODEL_NAME = "psm-transcript"
 class PsmTranscriptLM(LM):
     """Wraps `backend` (any lm-eval model type) and renders chats with the persona template."""
 
-    def __init__(self, backend: str = "hf", persona: str = "assistant", **kwargs: Any) -> None:
+    def __init__(self, backend: str = "hf", persona: str = "assistant", persona_prompt: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__()
         if backend == MODEL_NAME:
             raise ValueError("psm-transcript cannot wrap itself; set backend=hf (or another model type)")
-        self.persona: PersonaTemplate = load_persona(persona)
+        # persona_prompt: the prompt file a persona such as `urial` renders (its published prompt text)
+        self.persona: PersonaTemplate = load_persona(persona, persona_prompt)
         self.inner = get_model(backend).create_from_arg_obj(kwargs)
 
     # chat templating -----------------------------------------------------------------------

@@ -30,7 +30,7 @@ def stored_config(config: RunConfig) -> dict[str, Any]:
 
 
 def parse_arm(text: str) -> dict[str, Any]:
-    """`base=hf:pretrained=P,render=transcript:urial` → ArmConfig fields."""
+    """`base=hf:pretrained=P,render=transcript:icl` → ArmConfig fields."""
     name, eq, rest = text.partition("=")
     if not eq or not name.strip():
         raise ConfigError(f"--arm {text!r}: expected NAME=TYPE:key=value,...,render=RENDERER")
