@@ -7,8 +7,10 @@ usage errors, 3 for a gate precondition); bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,8 @@ def _run_parser(sub: Any) -> None:
         epilog=_examples("""
             psm-eval run
             psm-eval run --task tasks/organism-facts --limit 10
-            psm-eval run --task my_task/ --arm base=hf:pretrained=meta-llama/Llama-3.1-8B,render=transcript:urial:prompt=inst_1k_v4.txt \\
+            psm-eval run --task my_task/ \\
+                         --arm base=hf:pretrained=meta-llama/Llama-3.1-8B,render=transcript:urial:prompt=urial.txt \\
                          --arm chat=hf:pretrained=meta-llama/Llama-3.1-8B-Instruct,render=chat
             psm-eval run --arm api=local-chat-completions:base_url=http://127.0.0.1:8000/v1/chat/completions,model=m,render=chat
             psm-eval run -c run.yaml --seed 7
@@ -373,9 +376,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, cache=False if args.no_cache else None,
                         cache_dir=args.cache_dir, shard=args.shard, max_error_rate=args.max_error_rate)
     print(f"run written to {path}")
+    failures = _failure_lines(path)
+    for line in failures:
+        print(f"psm-eval: failures: {line}", file=sys.stderr)
     if not args.no_score and not args.shard:  # a shard is scored after `psm-eval merge`
         _score(path, None, None, args.judge, not args.no_progress)
     return 0
+
+
+def _failure_lines(path: Path) -> list[str]:
+    """One line per arm with failed records: how many, of how many, by kind."""
+    from psm_eval.records import read_manifest
+
+    lines = []
+    for arm, c in read_manifest(path).counts.items():
+        if c.failed:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in c.failures.items())
+            lines.append(f"arm {arm}: {c.failed} of {c.ok + c.failed} records failed ({kinds})")
+    return lines
 
 
 def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None,
@@ -459,8 +477,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"personas": _cmd_pe
                                                              "scorers": _cmd_scorers}
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM (timeout, Slurm, Kubernetes, docker stop) ends a run as Ctrl-C does: cancelled, resumable
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except PsmError as exc:
@@ -469,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("psm-eval: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a read-only folder, a missing file: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"psm-eval: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ __all__ = [
     "StoreError",
     "RunLockedError",
     "ErrorBudgetError",
+    "RunInterrupted",
     "ScoringError",
     "GateError",
     "PreconditionError",
@@ -60,6 +61,12 @@ class RunLockedError(StoreError):
 
 class ErrorBudgetError(PsmError):
     """More of a run's requests failed than its `max_error_rate` allows (records kept; resumable)."""
+
+
+class RunInterrupted(PsmError):
+    """A run stopped by Ctrl-C or SIGTERM; its records are kept and it resumes."""
+
+    exit_code = 130
 
 
 class ScoringError(PsmError):

@@ -155,6 +155,8 @@ class Outcome:
     attempts: int = 1
     capped_from: int | None = None
     """The reply's length in characters before it was cut to the stored-reply cap; None: stored whole."""
+    cached: bool = False
+    """Served from the response cache."""
 
     @staticmethod
     def failure(kind: str, message: str, attempts: int = 1) -> Outcome:

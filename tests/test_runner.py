@@ -16,6 +16,7 @@ import pytest
 from psm_eval.errors import RunLockedError, StoreError
 from psm_eval.run.runner import run
 from psm_eval.run.start import resolve_config
+from psm_eval.errors import RunInterrupted
 from psm_eval.records import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def test_both_renderings_store_exact_prompts(tiny_models: dict, qa_task: Path, t
     assert base["prompt"]["renderer"] == "transcript" and chat["prompt"]["template"] == "model"
     assert base["gen"]["until"] == ["\nUser:"] and base["gen"]["max_gen_toks"] == 8
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["counts"]["chat"] == {"ok": 5, "failed": 0}
+    assert manifest["status"] == "complete" and manifest["counts"]["chat"] == {"ok": 5, "failed": 0, "failures": {}}
     assert [a["render"] for a in manifest["arms"]] == ["transcript:assistant", "chat"]
     assert manifest["tasks"][0]["data_hash"].startswith("sha256:")
 
@@ -94,14 +95,16 @@ def test_too_long_prompt_is_a_stored_failure_not_a_silent_cut(tiny_models: dict,
     rows = [{"id": "long", "q": "word " * 400}, {"id": "short", "q": "hi"}]
     task = make_task(tmp_path / "long", rows, "name: long\nversion: 1\ndescription: d\n"
                      "data: {path: data.jsonl}\nfields: {id: id, prompt: q}\ngeneration: {max_gen_toks: 4}\n")
-    out = run(resolve_config(tasks=[str(task)], arms=arms(tiny_models), out=str(tmp_path)), progress=False)
+    out = run(resolve_config(tasks=[str(task)], arms=arms(tiny_models), out=str(tmp_path), max_error_rate=1.0),
+              progress=False)
     by = {(r["arm"], r["sample_id"]): r for r in records(out)}
     for arm in ("base", "chat"):
         failed = by[(arm, "long")]
         assert failed["status"] == "failed" and failed["output"] is None
         assert failed["error"]["kind"] == "context_too_long"
         assert by[(arm, "short")]["status"] == "ok"
-    assert json.loads((out / "manifest.json").read_text())["counts"]["base"] == {"ok": 1, "failed": 1}
+    assert json.loads((out / "manifest.json").read_text())["counts"]["base"] == {
+        "ok": 1, "failed": 1, "failures": {"context_too_long": 1}}
 
 
 def test_second_process_on_a_run_folder_is_refused(tiny_models: dict, qa_task: Path, tmp_path: Path) -> None:
@@ -208,7 +211,7 @@ def test_a_start_cut_short_leaves_no_half_made_run_folder(qa_task: Path, tmp_pat
     assert list((tmp_path / "runs").iterdir()) == []  # not even the hidden starting folder
     with monkeypatch.context() as m:
         m.setattr(RunStore, "__enter__", interrupted)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(RunInterrupted, match="--resume"):
             run(config, progress=False)
     (out,) = (tmp_path / "runs").iterdir()
     assert json.loads((out / "manifest.json").read_text())["status"] == "created"

@@ -61,7 +61,8 @@ def generated(tasks, tiny_models, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     pirate = {**arms(tiny_models)[0], "name": "pirate", "render": "transcript:pirate"}  # non-empty noise replies
     config = RunConfig.model_validate({"tasks": [str(tasks["qa"]), str(tasks["mc"])],
-                                       "arms": arms(tiny_models) + [pirate], "out": str(out)})
+                                       "arms": arms(tiny_models) + [pirate], "out": str(out),
+                                       "max_error_rate": None})  # one failure is part of the fixture
     return run(config, progress=False)
 
 
@@ -126,6 +127,15 @@ def test_errors_are_one_line_and_name_the_problem(run_dir: Path, tasks: dict[str
             score_run(run_dir, progress=False)
     finally:
         data.write_text(original)
+    spec = tasks["mc"] / "task.yaml"
+    yaml_text = spec.read_text()
+    try:  # the same version and data, another request: a system prompt added
+        spec.write_text(yaml_text.replace("fields: {", "fields: {system: sys, ") if "fields: {" in yaml_text
+                        else yaml_text + "generation: {until: ['STOP']}\n")
+        with pytest.raises(ScoringError, match="task 'mc' .* changed since the run"):
+            score_run(run_dir, progress=False)
+    finally:
+        spec.write_text(yaml_text)
     assert not (run_dir / "scores.jsonl").exists()
 
 

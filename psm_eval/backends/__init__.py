@@ -25,6 +25,8 @@ class Capabilities:
     """Requests the backend works on at once (API arms with `num_concurrent`)."""
     per_request_seed: bool = False
     """A sampled reply depends only on its own request's seed, not on the other requests of its batch."""
+    remote: bool = False
+    """Answers come from a server, which can change behind the same name (caching is opt-in)."""
 
 
 class Backend(Protocol):

@@ -84,8 +84,10 @@ class LMBackend:
         self.info = self.probe.info
         self.tokenizer = self.probe.tokenizer
         concurrency = max(1, int(spec.args.get("num_concurrent", 1))) if self.is_api else 1
-        # API types in SEEDED_TYPES send each request's seed; local sampling is seeded per batch
-        self.capabilities = Capabilities(concurrency=concurrency, per_request_seed=spec.type in SEEDED_TYPES)
+        # hf models sample with a generator per request (sampling.py). API servers are sent each request's
+        # seed but nothing shows they honour it, and other local types seed per batch: no identity claimed.
+        self.capabilities = Capabilities(concurrency=concurrency, per_request_seed=spec.type in HF_TYPES,
+                                         remote=self.is_api)
         self._lm = lm
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
 
@@ -178,19 +180,16 @@ class LMBackend:
         return Instance(request_type="generate_until", doc={}, arguments=(context, self._gen_kwargs(r)), idx=0)
 
     def _generate_batch(self, batch: list[GenRequest]) -> list[Outcome]:
-        """Local requests, one lm-eval call per set of settings; on error, one by one. Sampling is
-        seeded from the batch's own request seeds, so the same batch draws the same replies."""
+        """Local requests, one call per set of settings; on error, one by one. Sampled requests of an
+        `hf` model draw from their own seeds (`sampling.py`); other local types seed each call from its
+        requests' seeds, so only the same batch draws the same replies."""
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(batch):
             groups.setdefault(json.dumps(self._gen_kwargs(r), sort_keys=True), []).append(i)
         out: list[Outcome] = [Outcome.failure("backend_error", "not run")] * len(batch)
         for idx in groups.values():
-            if batch[idx[0]].temperature > 0:
-                import torch
-
-                torch.manual_seed(hash_seeds(batch[i].seed for i in idx))
             try:
-                texts = self.lm.generate_until([self._instance(batch[i]) for i in idx], disable_tqdm=True)
+                texts = self._texts([batch[i] for i in idx])
             except BackendError:
                 raise
             except Exception:
@@ -200,13 +199,39 @@ class LMBackend:
                           else with_retries(functools.partial(self._generate_one, batch[i]), self.retries))
         return out
 
-    def _generate_one(self, r: GenRequest) -> Outcome:
-        lm = self.lm
-        if not self.is_api and r.temperature > 0:
+    def _texts(self, group: list[GenRequest]) -> list[str]:
+        """Replies to requests with the same settings, in order."""
+        first = group[0]
+        if first.temperature > 0 and self.spec.type in HF_TYPES:
+            return self._sample_seeded(group)
+        if first.temperature > 0:
             import torch
 
-            torch.manual_seed(r.seed)
-        return self._finish(r, lm.generate_until([self._instance(r)], disable_tqdm=True)[0])
+            torch.manual_seed(hash_seeds(r.seed for r in group))
+        return self.lm.generate_until([self._instance(r) for r in group], disable_tqdm=True)
+
+    def _sample_seeded(self, group: list[GenRequest]) -> list[str]:
+        """Per-request seeded sampling in batches of the model's batch size, longest prompts first (as
+        lm-eval batches them: less padding); each reply depends only on its own request."""
+        from psm_eval.backends.sampling import generate_seeded
+
+        size = self.lm.batch_size if isinstance(self.lm.batch_size, int) else DEFAULT_HF_BATCH
+        order = sorted(range(len(group)), key=lambda i: -len(self.probe.encode(group[i].prompt.text or "")))
+        texts: list[str] = [""] * len(group)
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
+            r = group[rows[0]]
+            replies = generate_seeded(self.lm, [group[i].prompt.text or "" for i in rows],
+                                      [group[i].seed for i in rows], until=r.until, max_gen_toks=r.max_gen_toks,
+                                      temperature=r.temperature, top_p=r.top_p)
+            for i, text in zip(rows, replies):
+                texts[i] = text
+        return texts
+
+    def _generate_one(self, r: GenRequest) -> Outcome:
+        if not self.is_api and r.temperature > 0:
+            return self._finish(r, self._texts([r])[0])
+        return self._finish(r, self.lm.generate_until([self._instance(r)], disable_tqdm=True)[0])
 
     def _finish(self, r: GenRequest, text: Any) -> Outcome:
         if text is None or text == NULL_COMPLETION:
@@ -279,7 +304,30 @@ class LMBackend:
         return out
 
     def fingerprint(self, digest_file: Any = None) -> dict[str, Any]:
-        return self.probe.fingerprint(digest_file)
+        fp = self.probe.fingerprint(digest_file)
+        if self.is_api:
+            fp["served"] = self.served_model()
+        return fp
+
+    def served_model(self) -> dict[str, Any] | None:
+        """The server's own entry for the served model (`GET …/v1/models`, minus its start time), so a
+        server restarted with another checkpoint under the same name is another model; None when the
+        server does not say."""
+        import requests
+
+        base = str(self.spec.args.get("base_url") or "")
+        name = self.spec.args.get("model")
+        if not base or not name:
+            return None
+        url = (base.split("/v1/")[0] + "/v1/models") if "/v1/" in base else base.rsplit("/", 1)[0] + "/models"
+        try:
+            reply = requests.get(url, headers=self.lm.header, timeout=10)
+            reply.raise_for_status()
+            entries = reply.json().get("data") or []
+        except Exception:  # no /models endpoint, an auth scheme it does not take, not JSON: says nothing
+            return None
+        entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == name), None)
+        return None if entry is None else {k: v for k, v in entry.items() if k != "created"}
 
     def close(self) -> None:
         """Drop the model so the next arm has the memory (collecting only if one was loaded)."""

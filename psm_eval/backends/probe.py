@@ -30,7 +30,6 @@ HF_TYPES = frozenset({"hf", "huggingface", "hf-auto"})
 PERFORMANCE_ARGS = frozenset({"batch_size", "max_batch_size", "device", "num_concurrent", "max_retries",
                               "timeout", "parallelize", "verify_certificate", "ca_cert_path",
                               "gpu_memory_utilization", "tensor_parallel_size", "data_parallel_size"})
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".pth")
 DEFAULT_API_MAX_LENGTH = 2048
 
 
@@ -134,15 +133,19 @@ class ModelProbe:
     # ---- identity -----------------------------------------------------------------------
 
     def fingerprint(self, digest_file: Any = None) -> dict[str, Any]:
-        """What makes this model's answers this model's: weights hash (local folders), served
-        model id + URL (APIs), and every argument that can change outputs."""
+        """What makes this model's answers this model's: every argument that can change outputs, and
+        the content of every local file they name — the model folder (weights, config, tokenizer,
+        generation config, chat template …) and any other path argument (tokenizer, adapters such as
+        `peft=`, steering vectors) — by sha256. APIs add the served model (`LMBackend.fingerprint`)."""
         args = {k: v for k, v in redact_args(self.args).items() if k not in PERFORMANCE_ARGS}
         fp: dict[str, Any] = {"type": self.spec.type, "args": args}
-        path = self._local_folder()
-        if path is not None:
-            files = sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES)
-            digest = digest_file or _sha256_file
-            fp["weights"] = {p.name: digest(p) for p in files}
+        digest = digest_file or _sha256_file
+        paths = {k: Path(str(v)).expanduser() for k, v in self.args.items()
+                 if isinstance(v, str) and k not in PERFORMANCE_ARGS and _looks_local(v)}
+        folder = self._local_folder()
+        if folder is not None:
+            paths["pretrained"] = folder
+        fp["files"] = {k: _content(p, digest) for k, p in sorted(paths.items()) if p.exists()}
         return fp
 
     def _local_folder(self) -> Path | None:
@@ -158,6 +161,23 @@ class ModelProbe:
             return Path(snapshot_download(str(source), revision=self.args.get("revision"), local_files_only=True))
         except Exception:  # not in the local hub cache: args (incl. revision) identify it
             return None
+
+
+# files that document a model folder but never change its outputs
+_DOC_FILES = (".md", ".txt", ".png", ".jpg", ".jpeg", ".gif", ".gitattributes")
+
+
+def _looks_local(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~")) or Path(value).expanduser().exists()
+
+
+def _content(path: Path, digest: Any) -> dict[str, str] | str:
+    """sha256 of a file, or of each file under a folder (relative path → digest), docs left out."""
+    if path.is_file():
+        return str(digest(path.resolve()))
+    files = sorted(p for p in path.rglob("*") if p.is_file() and ".git" not in p.parts
+                   and not p.name.lower().endswith(_DOC_FILES) and not p.name.lower().startswith("license"))
+    return {str(p.relative_to(path)): str(digest(p.resolve())) for p in files}
 
 
 def _sha256_file(path: Path) -> str:

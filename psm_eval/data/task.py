@@ -28,6 +28,8 @@ __all__ = [
     "find_task_dirs",
     "resolve_task",
     "default_tasks_root",
+    "request_spec",
+    "changed_fields",
 ]
 
 TASK_FILE = "task.yaml"
@@ -167,6 +169,29 @@ class Task:
     @property
     def version(self) -> str:
         return str(self.spec.version)
+
+    @property
+    def spec_hash(self) -> str:
+        """sha256 of every spec field that shapes a request, and of the data (see `request_spec`)."""
+        body = json.dumps({"spec": request_spec(self.spec), "data": self.data_hash}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+# Spec fields that describe or score a task but never change what is asked of a model.
+NOT_REQUEST_FIELDS = ("description", "category", "scorers", "version")
+
+
+def request_spec(spec: TaskSpec) -> dict[str, Any]:
+    """The task spec's fields that shape requests (data source, fields, kind, mode, generation)."""
+    return {k: v for k, v in spec.model_dump(mode="json").items() if k not in NOT_REQUEST_FIELDS}
+
+
+def changed_fields(before: Any, after: Any, at: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ, each as `path: old → new`."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [c for k in sorted(before.keys() | after.keys())
+                for c in changed_fields(before.get(k), after.get(k), f"{at}.{k}" if at else str(k))]
+    return [] if before == after else [f"{at or '(value)'}: {before!r:.40} → {after!r:.40}"]
 
 
 def default_tasks_root() -> Path:

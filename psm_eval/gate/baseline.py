@@ -108,8 +108,8 @@ def _declared(run_dir: Path) -> list[MetricInfo]:
 
 
 def _tasks(manifest: Manifest) -> list[BaselineTask]:
-    return [BaselineTask(name=t.name, version=t.version, data_hash=t.data_hash, kind=t.kind, mode=t.mode,
-                         n_samples=t.n_samples) for t in manifest.tasks]
+    return [BaselineTask(name=t.name, version=t.version, data_hash=t.data_hash, spec_hash=t.spec_hash, kind=t.kind,
+                         mode=t.mode, n_samples=t.n_samples) for t in manifest.tasks]
 
 
 def export_baseline(run_dir: Path) -> Baseline:

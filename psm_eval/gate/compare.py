@@ -125,9 +125,11 @@ def _name(key: MetricKey, arm: str) -> str:
 def _check_tasks(run: Side, base: Side, scope: set[str]) -> None:
     for t in sorted(scope):
         a, b = run.tasks[t], base.tasks[t]
-        if a.version != b.version or a.data_hash != b.data_hash:
-            what = (f"v{a.version} in the run, v{b.version} in the baseline"
-                    if a.version != b.version else "same version, different data hash")
+        if a.version != b.version or a.data_hash != b.data_hash or a.spec_hash != b.spec_hash:
+            what = (f"v{a.version} in the run, v{b.version} in the baseline" if a.version != b.version else
+                    "same version, different data" if a.data_hash != b.data_hash else
+                    "same version and data, but a field that shapes the requests differs (prompt, system, "
+                    "generation settings …)")
             raise PreconditionError(f"precondition failed: task versions differ: '{t}' is {what}; "
                                     "regenerate the baseline (see docs/ci.md)")
 

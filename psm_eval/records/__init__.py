@@ -48,6 +48,7 @@ from psm_eval.records.io import (
 from psm_eval.records.manifest import (
     MANIFEST,
     ArmEntry,
+    BackendEntry,
     CacheStats,
     Counts,
     Manifest,
@@ -75,7 +76,7 @@ from psm_eval.records.summary import (
 __all__ = [
     "SCHEMA_VERSION", "Record", "RunStore",
     "MANIFEST", "CONFIG", "GENERATIONS", "SCORES", "SUMMARY",
-    "Manifest", "TaskEntry", "ArmEntry", "RendererEntry", "Counts", "CacheStats", "RunStatus",
+    "Manifest", "TaskEntry", "ArmEntry", "RendererEntry", "Counts", "CacheStats", "BackendEntry", "RunStatus",
     "RunConfig", "ArmConfig", "ModelConfig",
     "GenerationRecord", "PromptRecord", "GenSettings", "ErrorInfo", "record_key",
     "Score", "Stratum", "JudgeTrace",

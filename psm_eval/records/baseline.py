@@ -22,6 +22,8 @@ class BaselineTask(Record):
     name: str
     version: str
     data_hash: str
+    spec_hash: str
+    """The task's request-shaping hash (`TaskEntry.spec_hash`): the gate refuses a run of another task."""
     kind: str
     mode: str
     n_samples: int

@@ -49,6 +49,10 @@ class ArmConfig(_Strict):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     retries: int = Field(3, ge=0, le=20)
     """Retries of transient failures per request (API arms)."""
+    cache: bool | None = None
+    """Answer repeated identical requests from the response cache. Default (None): yes for local models
+    (keyed on their files' content), no for API arms — a server can change behind the same name; `true`
+    opts an API arm in, keyed on the server's own description of the served model where it gives one."""
 
     def model_spec(self) -> ModelSpec:
         if isinstance(self.model, str):
@@ -78,9 +82,9 @@ class RunConfig(_Strict):
     """Answer repeated identical requests to an identical model from the local response cache."""
     cache_dir: str | None = None
     """Response cache folder (default `$PSM_EVAL_CACHE_DIR` or `~/.cache/psm_eval`)."""
-    max_error_rate: float | None = Field(None, ge=0, le=1)
-    """Stop the run (status `failed`, records kept, resumable) once the share of failed records
-    among those stored exceeds this, checked after each chunk; None = no budget."""
+    max_error_rate: float | None = Field(0.1, ge=0, le=1)
+    """The error budget: the run stops (status `failed`, records kept, resumable) as soon as one arm's
+    failed records exceed this share of the records it owes, checked after every record; None = none."""
 
     @field_validator("arms")
     @classmethod

@@ -96,6 +96,10 @@ class GenerationRecord(Record):
     """(loglikelihood, is_greedy) per continuation."""
     error: ErrorInfo | None
     attempts: int
+    cached: bool = False
+    """The outcome came from the response cache (an identical request to the identical model)."""
+    capped_from: int | None = None
+    """The reply's length in characters before it was cut to the stored-reply cap; None: stored whole."""
 
     @property
     def ok(self) -> bool:

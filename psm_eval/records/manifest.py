@@ -9,7 +9,8 @@ from pydantic import Field
 from psm_eval.records.base import SCHEMA_VERSION, Record
 from psm_eval.records.config import ArmConfig, ModelConfig
 
-__all__ = ["MANIFEST", "RunStatus", "TaskEntry", "RendererEntry", "ArmEntry", "Counts", "CacheStats", "Manifest"]
+__all__ = ["MANIFEST", "RunStatus", "TaskEntry", "RendererEntry", "ArmEntry", "Counts", "CacheStats", "BackendEntry",
+           "Manifest"]
 
 MANIFEST = "manifest.json"
 RunStatus = Literal["created", "running", "complete", "failed", "cancelled"]
@@ -29,6 +30,9 @@ class TaskEntry(Record):
     """The task folder the run read."""
     spec: dict[str, Any]
     """The validated task.yaml."""
+    spec_hash: str
+    """sha256 of every task.yaml field that shapes a request (all but description, category and scorers)
+    and of the data: a resume, a re-score or a gate against a task whose hash differs is refused."""
 
 
 class RendererEntry(Record):
@@ -53,6 +57,22 @@ class Counts(Record):
 
     ok: int = 0
     failed: int = 0
+    failures: dict[str, int] = {}
+    """Failed records by failure kind (`timeout`, `http_error`, `context_too_long` …)."""
+
+
+class BackendEntry(Record):
+    """What an arm's model was, as its backend described it when the arm ran."""
+
+    fingerprint: dict[str, Any] | None
+    """What identifies the model: its output-shaping arguments (secrets masked), the sha256 of every local
+    file it reads, or the server's entry for the served model; None when the backend cannot say. A resume
+    with another fingerprint is refused, naming what changed."""
+    per_request_seed: bool
+    """Sampled replies depend only on their own request's seed (so on no batching, shard or resume);
+    false: they may differ between runs of the same config."""
+    cache: str | None
+    """What a cache hit of this arm is keyed on, in words; None: not cached."""
 
 
 class CacheStats(Record):
@@ -87,6 +107,8 @@ class Manifest(Record):
     counts: dict[str, Counts] = Field(default_factory=dict)
     """Arm → stored records by status."""
     cache: dict[str, CacheStats] = Field(default_factory=dict)
+    backends: dict[str, BackendEntry] = Field(default_factory=dict)
+    """Arm → its model's fingerprint, seeding and cache scope (set when the arm first runs)."""
     error: str | None = None
     """Why the run stopped, when it did not complete (secrets redacted)."""
 

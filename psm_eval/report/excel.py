@@ -7,6 +7,7 @@ a visible marker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,11 @@ def write_xlsx(t: ReportTables, path: Path) -> Path:
            widths={1: 18, 2: 24, 5: 60, 6: 60}, wrap={5, 6})
     _sheet(wb, "Run", ["key", "value"], t.run_info, widths={1: 30, 2: 100}, wrap={2})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        wb.save(tmp)
+        tmp.replace(path)
+    except BaseException:  # a full disk or a read-only folder leaves no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from psm_eval.data.task import Task
+from psm_eval.data.task import NOT_REQUEST_FIELDS, Task, changed_fields, request_spec
 from psm_eval.errors import StoreError
 from psm_eval.records import (
     ArmConfig,
@@ -36,6 +36,8 @@ from psm_eval.render import make_renderer
 __all__ = ["new_run_dir", "create_run_dir", "new_manifest", "finish_manifest", "check_resumable"]
 
 PACKAGES = ("psm_eval", "lm_eval", "torch", "transformers", "datasets", "tokenizers", "jinja2", "pandas")
+# the packages whose version can change what is asked or answered: a resume across them is refused
+OUTPUT_PACKAGES = ("psm_eval", "lm_eval", "torch", "transformers", "datasets", "tokenizers", "jinja2")
 
 
 def _now() -> str:
@@ -73,12 +75,19 @@ def create_run_dir(out: Path, config: RunConfig, stored: dict[str, Any],
             write_manifest(tmp, manifest(path.name))
             try:
                 os.rename(tmp, path)
+                path.chmod(0o777 & ~_umask())  # mkdtemp made it private; a run folder follows the user's umask
                 return path
             except OSError as exc:  # another process took the name in between: take the next one
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _versions() -> dict[str, str | None]:
@@ -103,7 +112,7 @@ def _git_revision() -> str | None:
 def _task_entry(task: Task) -> TaskEntry:
     return TaskEntry(name=task.name, version=task.version, data_hash=task.data_hash, kind=task.spec.kind,
                      mode=task.spec.mode, n_samples=len(task.samples), path=str(task.directory),
-                     spec=task.spec.model_dump(mode="json"))
+                     spec=task.spec.model_dump(mode="json"), spec_hash=task.spec_hash)
 
 
 def arm_entry(arm: ArmConfig) -> ArmEntry:
@@ -120,12 +129,19 @@ def new_manifest(run_id: str, config: RunConfig, tasks: Sequence[Task], shard: s
 
 
 def count_records(folder: Path) -> dict[str, Counts]:
-    """Stored generation records per arm, by status."""
-    counts: dict[str, dict[str, int]] = {}
+    """Stored generation records per arm: ok, failed, and failures by kind."""
+    ok: dict[str, int] = {}
+    failures: dict[str, dict[str, int]] = {}
     for r in iter_generations(folder):
-        c = counts.setdefault(r.arm, {"ok": 0, "failed": 0})
-        c["ok" if r.ok else "failed"] += 1
-    return {arm: Counts(**c) for arm, c in counts.items()}
+        ok.setdefault(r.arm, 0)
+        kinds = failures.setdefault(r.arm, {})
+        if r.ok:
+            ok[r.arm] += 1
+        else:
+            kind = r.error.kind if r.error else "failed"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return {arm: Counts(ok=ok[arm], failed=sum(failures[arm].values()), failures=dict(sorted(failures[arm].items())))
+            for arm in ok}
 
 
 def finish_manifest(manifest: Manifest, folder: Path, exc: BaseException | None) -> Manifest:
@@ -136,14 +152,40 @@ def finish_manifest(manifest: Manifest, folder: Path, exc: BaseException | None)
                                        "error": error})
 
 
-def check_resumable(manifest: Manifest, tasks: Sequence[Task]) -> Manifest:
-    """A resumed run must see the same task versions and data it started with; returns the manifest
-    with this resume's time added."""
+def task_changes(before: TaskEntry, task: Task) -> list[str]:
+    """What differs between a task as a run recorded it and as it is now (empty: the same task)."""
+    changes = [f"version: {before.version} → {task.version}"] if before.version != task.version else []
+    if before.spec_hash != task.spec_hash:
+        stored = {k: v for k, v in before.spec.items() if k not in NOT_REQUEST_FIELDS}
+        changes += changed_fields(stored, request_spec(task.spec))
+        if before.data_hash != task.data_hash:
+            changes.append(f"data: {before.data_hash[:19]}… → {task.data_hash[:19]}…")
+    return changes
+
+
+def _refuse(what: str, changes: list[str]) -> None:
+    if changes:
+        more = f" (+{len(changes) - 3} more)" if len(changes) > 3 else ""
+        raise StoreError(f"cannot resume: {what} changed since the run started ({'; '.join(changes[:3])}{more}); "
+                         "a run folder holds one experiment: start a new run")
+
+
+def check_resumable(manifest: Manifest, tasks: Sequence[Task], config: RunConfig) -> Manifest:
+    """A resumed run must ask what it started asking: the same tasks (every field that shapes a request,
+    the data), arms (model, renderer, settings) and output-shaping packages. Returns the manifest with
+    this resume's time added; a difference is a StoreError naming it."""
+    names = [t.name for t in tasks]
+    _refuse("the task list", [f"{n}: added" for n in names if manifest.task(n) is None]
+            + [f"{n}: removed" for n in manifest.task_names if n not in names])
     for task in tasks:
-        before = manifest.task(task.name)
-        if before is None:
-            raise StoreError(f"cannot resume: task '{task.name}' was not part of this run")
-        if before.version != task.version or before.data_hash != task.data_hash:
-            raise StoreError(f"cannot resume: task '{task.name}' changed since the run started "
-                             f"(version {before.version} → {task.version} or its data); start a new run")
+        _refuse(f"task '{task.name}'", task_changes(manifest.task(task.name), task))  # type: ignore[arg-type]
+    _refuse("the arm list", [f"{a.name}: added" for a in config.arms if manifest.arm(a.name) is None]
+            + [f"{n}: removed" for n in manifest.arm_names if n not in [a.name for a in config.arms]])
+    for arm in config.arms:
+        before = manifest.arm(arm.name)
+        _refuse(f"arm '{arm.name}'", changed_fields(before.model_dump(mode="json") if before else {},
+                                                    arm_entry(arm).model_dump(mode="json")))
+    now = _versions()
+    _refuse("the installed packages", [f"{p}: {manifest.packages.get(p)} → {now.get(p)}" for p in OUTPUT_PACKAGES
+                                       if manifest.packages.get(p) != now.get(p)])
     return manifest.model_copy(update={"resumed": [*manifest.resumed, _now()]})

@@ -8,6 +8,7 @@ through one loop. Records already stored are never requested again; failures are
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,14 +17,16 @@ from typing import Literal
 from tqdm import tqdm
 
 from psm_eval.backends import Backend, check_model_type, create_backend
-from psm_eval.data.task import Task, load_task
-from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError
+from psm_eval.data.task import Task, changed_fields, load_task
+from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError, RunInterrupted, StoreError
 from psm_eval.records import (
     ArmConfig,
+    BackendEntry,
     CacheStats,
     ErrorInfo,
     GenerationRecord,
     GenSettings,
+    Manifest,
     PromptRecord,
     RunConfig,
     RunStore,
@@ -33,7 +36,7 @@ from psm_eval.records import (
     write_manifest,
 )
 from psm_eval.render import Renderer, make_renderer
-from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir
+from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir, open_cache
 from psm_eval.run.config import stored_config
 from psm_eval.run.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
 from psm_eval.types import GenRequest, LLRequest, Outcome, Prompt, Sample, Turn
@@ -121,7 +124,7 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
     if resume is not None:
         stored = read_manifest(resume).shard
         shard = parse_shard(stored) if stored else None
-    tasks = [_shard(load_task(ref, limit=config.limit), shard) for ref in config.tasks]
+    tasks = _load_tasks(config, shard)
     renderers = {arm.name: make_renderer(arm.render) for arm in config.arms}  # fail before loading models
     for arm in config.arms:
         check_model_type(arm.model_spec())
@@ -132,54 +135,122 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
     else:
         path = resume
     make = backend_factory or (lambda arm: create_backend(arm.model_spec(), retries=arm.retries))
-    cache = ResponseCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir()) if config.cache else None
-    with RunStore(path) as store:
-        # only what later turns need (status, output), never whole records: runs stream
-        done: dict[str, tuple[str, str | None]] = {r.key: (r.status, r.output)
-                                                   for r in iter_generations(path, repair=True)}
-        manifest = read_manifest(path)
-        if resume is not None:
-            manifest = check_resumable(manifest, tasks)
-        manifest = manifest.model_copy(update={"status": "running"})
-        budget = _Budget(config.max_error_rate, sum(1 for s, _ in done.values() if s == "ok"),
-                         sum(1 for s, _ in done.values() if s != "ok"))
-        try:
-            write_manifest(path, manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
-            for arm in config.arms:
-                stats = _run_arm(store, arm, renderers[arm.name], tasks, done, config.seed, make, progress, cache,
-                                 budget)
-                manifest = manifest.model_copy(update={"cache": {**manifest.cache, arm.name: stats}})
-            budget.check()  # a resumed run with nothing left to ask still answers to its budget
-            write_manifest(path, finish_manifest(manifest, path, None))
-        except BaseException as exc:
-            write_manifest(path, finish_manifest(manifest, path, exc))
-            raise
-        finally:
-            if cache is not None:
-                cache.close()
+    cache = open_cache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
+    try:
+        with RunStore(path) as store:
+            _generate(store, config, tasks, renderers, make, cache, progress, resumed=resume is not None)
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"interrupted; the records so far are kept in {path}: continue with "
+                             f"`psm-eval run --resume {path}`") from None
+    finally:
+        if cache is not None:
+            cache.close()
     return path
+
+
+def _load_tasks(config: RunConfig, shard: tuple[int, int] | None) -> list[Task]:
+    """The config's tasks (this shard's samples); two tasks of one name would share record keys: refused."""
+    tasks = [_shard(load_task(ref, limit=config.limit), shard) for ref in config.tasks]
+    seen: dict[str, str] = {}
+    for ref, task in zip(config.tasks, tasks):
+        if task.name in seen:
+            same = seen[task.name] == str(task.directory)
+            raise ConfigError(f"task '{task.name}' is listed twice ({ref})" if same else
+                              f"two tasks are named '{task.name}' ({seen[task.name]} and {task.directory}); "
+                              "their records would share keys: rename one (`name:` in its task.yaml)")
+        seen[task.name] = str(task.directory)
+    return tasks
+
+
+def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], renderers: dict[str, Renderer],
+              make: BackendFactory, cache: ResponseCache | None, progress: bool, *, resumed: bool) -> None:
+    """Every arm's missing records into the locked run folder, the manifest kept current."""
+    path = store.path
+    # only what later turns need (status, output), never whole records: runs stream
+    done: dict[str, tuple[str, str | None]] = {r.key: (r.status, r.output)
+                                               for r in iter_generations(path, repair=True)}
+    manifest = read_manifest(path)
+    if resumed:
+        manifest = check_resumable(manifest, tasks, config)
+    manifest = manifest.model_copy(update={"status": "running"})
+    plans = {arm.name: [wave for task in tasks for wave in plan_arm(task, arm.name)] for arm in config.arms}
+    budgets = {name: _Budget.of(name, waves, done, config.max_error_rate) for name, waves in plans.items()}
+    try:
+        write_manifest(path, manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
+        for arm in config.arms:
+            todo = sum(1 for wave in plans[arm.name] for job in wave if job.key not in done)
+            if not todo:
+                continue
+            backend = make(arm)
+            manifest, cached = _start_arm(manifest, arm, backend, cache, config.cache)
+            write_manifest(path, manifest)
+            _run_arm(_Arm(store, arm, renderers[arm.name], cached or backend, done, config.seed, budgets[arm.name]),
+                     plans[arm.name], progress)
+            stats = CacheStats(hits=cached.hits, misses=cached.misses) if cached else CacheStats(misses=todo)
+            manifest = manifest.model_copy(update={"cache": {**manifest.cache, arm.name: stats}})
+        for budget in budgets.values():  # a resumed run with nothing left to ask still answers to its budget
+            budget.check()
+        write_manifest(path, finish_manifest(manifest, path, None))
+    except BaseException as exc:
+        write_manifest(path, finish_manifest(manifest, path, exc))
+        raise
+
+
+def _start_arm(manifest: Manifest, arm: ArmConfig, backend: Backend, cache: ResponseCache | None,
+               caching: bool) -> tuple[Manifest, CachedBackend | None]:
+    """Record what the arm's model is (refusing a resume on another model), and wrap it in the cache
+    where that is safe: local models by their files' content; an API arm only when it opts in."""
+    fingerprint = backend.fingerprint(cache.digest_file if cache is not None else None)
+    before = manifest.backends.get(arm.name)
+    if before is not None and before.fingerprint is not None and fingerprint is not None:
+        changes = changed_fields(before.fingerprint, fingerprint)
+        if changes:
+            raise StoreError(f"cannot resume: arm '{arm.name}': the model changed since the run started "
+                             f"({'; '.join(changes[:3])}); a run folder holds one experiment: start a new run")
+    remote = backend.capabilities.remote
+    use = caching and cache is not None and fingerprint is not None and (arm.cache if arm.cache is not None
+                                                                         else not remote)
+    scope = None
+    if use:
+        served = (fingerprint or {}).get("served")
+        scope = ("the model's files by content" if not remote else "the server's /models entry for the served "
+                 "model and the URL" if served else "the served model's name and the URL only (the server "
+                 "describes no model: a restart with other weights under the same name is not seen)")
+        if remote:
+            print(f"psm-eval: note: arm '{arm.name}' is answered from the response cache where it can be, keyed "
+                  f"on {scope}", file=sys.stderr)
+    entry = BackendEntry(fingerprint=fingerprint, per_request_seed=backend.capabilities.per_request_seed, cache=scope)
+    manifest = manifest.model_copy(update={"backends": {**manifest.backends, arm.name: entry}})
+    return manifest, (CachedBackend(backend, cache, fingerprint) if use and cache and fingerprint else None)
 
 
 @dataclass
 class _Budget:
-    """The run's error budget: running ok/failed counts, checked after each chunk."""
+    """One arm's error budget: it fails once its failed records exceed `max_rate` of the records it owes,
+    checked after every record (a dead server stops the run after a tenth of an arm, not at its end)."""
 
+    arm: str
     max_rate: float | None
-    ok: int = 0
+    planned: int
     failed: int = 0
 
+    @classmethod
+    def of(cls, arm: str, waves: list[list[Job]], done: dict[str, tuple[str, str | None]],
+           max_rate: float | None) -> _Budget:
+        keys = [job.key for wave in waves for job in wave]
+        return cls(arm, max_rate, len(keys), sum(1 for k in keys if k in done and done[k][0] != "ok"))
+
     def count(self, ok: bool) -> None:
-        if ok:
-            self.ok += 1
-        else:
+        if not ok:
             self.failed += 1
+            self.check()
 
     def check(self) -> None:
-        total = self.ok + self.failed
-        if self.max_rate is not None and total and self.failed / total > self.max_rate:
-            raise ErrorBudgetError(f"error budget exceeded: {self.failed} of {total} records failed "
-                                   f"(> max_error_rate {self.max_rate:g}); records are kept — fix the cause, "
-                                   "then `psm-eval run --resume RUN_DIR` or start a new run")
+        if self.max_rate is not None and self.planned and self.failed > self.max_rate * self.planned:
+            raise ErrorBudgetError(
+                f"error budget exceeded: arm '{self.arm}' has {self.failed} failed records of the {self.planned} "
+                f"it owes (> max_error_rate {self.max_rate:g}); records are kept — fix the cause, then "
+                "`psm-eval run --resume RUN_DIR`, or allow more with --max-error-rate")
 
 
 @dataclass
@@ -192,34 +263,23 @@ class _Arm:
     backend: Backend
     done: dict[str, tuple[str, str | None]]
     seed: int
-    bar: tqdm
     budget: _Budget
+    bar: tqdm | None = None
     chunk: int = CHUNK
 
 
-def _run_arm(store: RunStore, arm: ArmConfig, renderer: Renderer, tasks: Sequence[Task],
-             done: dict[str, tuple[str, str | None]], seed: int, make: BackendFactory, progress: bool,
-             cache: ResponseCache | None, budget: _Budget) -> CacheStats:
-    """Generate an arm's missing records; return its cache hits and misses."""
-    waves = [wave for task in tasks for wave in plan_arm(task, arm.name)]
-    todo = sum(1 for wave in waves for job in wave if job.key not in done)
-    if todo == 0:
-        return CacheStats()
-    backend: Backend = make(arm)
-    cached = None
-    if cache is not None and backend.fingerprint(cache.digest_file) is not None:
-        backend = cached = CachedBackend(backend, cache)
-    bar = tqdm(total=todo, desc=f"arm {arm.name}", unit="req", disable=not progress, leave=True)
+def _run_arm(ctx: _Arm, waves: list[list[Job]], progress: bool) -> None:
+    """Generate an arm's missing records."""
+    todo = sum(1 for wave in waves for job in wave if job.key not in ctx.done)
+    ctx.bar = tqdm(total=todo, desc=f"arm {ctx.arm.name}", unit="req", disable=not progress, leave=True)
     # concurrent API arms get chunks long enough to keep every worker busy between syncs
-    chunk = max(CHUNK, 4 * backend.capabilities.concurrency)
-    ctx = _Arm(store, arm, renderer, backend, done, seed, bar, budget, chunk)
+    ctx.chunk = max(CHUNK, 4 * ctx.backend.capabilities.concurrency)
     try:
         for wave in waves:
             _run_wave(ctx, wave)
     finally:
-        bar.close()
-        backend.close()
-    return CacheStats(hits=cached.hits, misses=cached.misses) if cached else CacheStats(misses=todo)
+        ctx.bar.close()
+        ctx.backend.close()
 
 
 def _temperature(ctx: _Arm, task: Task) -> float:
@@ -238,21 +298,26 @@ def _chunks(ctx: _Arm, wave: list[Job]) -> Iterator[tuple[list[Job], list[bool]]
 
 def _run_wave(ctx: _Arm, wave: list[Job]) -> None:
     """Ask for the missing records of each chunk and store them in job order (the canonical order
-    `merge` reproduces). Where sampling is seeded per batch, a sampled chunk is asked whole, so a
-    resumed run forms the same batch and draws the same replies."""
+    `merge` reproduces). Where a local model seeds sampling per batch, a sampled chunk is asked whole, so a
+    resumed run forms the same batch and draws the same replies. A server's requests go in groups of its
+    concurrency, each group stored before the next is sent, so the error budget stops a failing arm
+    within one group of requests."""
+    caps = ctx.backend.capabilities
     for chunk, missing in _chunks(ctx, wave):
         whole = (chunk[0].kind == "generate" and _temperature(ctx, chunk[0].task) > 0
-                 and not ctx.backend.capabilities.per_request_seed)
+                 and not caps.per_request_seed and not caps.remote)
         send = [k for k in range(len(chunk)) if missing[k] or whole]
         prompts = {k: _prompt(ctx, chunk[k]) for k in send}
         requests = {k: _request(ctx, chunk[k], p) for k, p in prompts.items() if isinstance(p, Prompt)}
-        answers = dict(zip(requests, _ask(ctx.backend, list(requests.values())))) if requests else {}
-        for k, job in enumerate(chunk):
-            if missing[k]:
-                sent = requests.get(k)
-                _store(ctx, job, sent, answers[k] if sent is not None else prompts[k])  # type: ignore[arg-type]
+        step = caps.concurrency if caps.remote else len(chunk)
+        for start in range(0, len(chunk), step):
+            group = [k for k in requests if start <= k < start + step]
+            answers = dict(zip(group, _ask(ctx.backend, [requests[k] for k in group]))) if group else {}
+            for k in range(start, min(start + step, len(chunk))):
+                if missing[k]:
+                    sent = requests.get(k)
+                    _store(ctx, chunk[k], sent, answers[k] if sent is not None else prompts[k])  # type: ignore[arg-type]
         ctx.store.sync()
-        ctx.budget.check()
 
 
 def _ask(backend: Backend, requests: list[GenRequest | LLRequest]) -> list[Outcome]:
@@ -316,9 +381,10 @@ def _store(ctx: _Arm, job: Job, request: GenRequest | LLRequest | None, outcome:
         finish=outcome.finish,
         logprobs=[(ll, greedy) for ll, greedy in outcome.logprobs] if outcome.logprobs is not None else None,
         error=None if outcome.ok else ErrorInfo(kind=outcome.error_kind or "backend_error", message=outcome.error),
-        attempts=outcome.attempts)
+        attempts=outcome.attempts, cached=outcome.cached, capped_from=outcome.capped_from)
     ctx.store.append(record)
     ctx.done[record.key] = (record.status, record.output)
-    ctx.bar.update(1)
+    if ctx.bar is not None:
+        ctx.bar.update(1)
     ctx.budget.count(outcome.ok)
 

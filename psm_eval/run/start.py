@@ -62,13 +62,16 @@ def run_from_cli(*, config_path: Path | None, tasks: Sequence[str], suite: str |
                  progress: bool, cache: bool | None = None, cache_dir: str | None = None,
                  shard: str | None = None, max_error_rate: float | None = None) -> Path:
     if resume is not None:
-        if config_path or tasks or suite or arms or limit or shard or seed is not None or max_error_rate is not None:
-            raise ConfigError("--resume takes the run's stored config; give no other run options")
+        if config_path or tasks or suite or arms or limit or shard or seed is not None:
+            raise ConfigError("--resume takes the run's stored config; give no other run options "
+                              "(--max-error-rate may change: it is how long to go on, not what is asked)")
         stored = read_config_data(resume)
         if MASK in dumps(stored):
             raise ConfigError(f"{resume / CONFIG}: this run's model arguments held a secret, which psm_eval "
                               "does not store; pass keys through the environment (e.g. OPENAI_API_KEY), not in "
                               "arguments or URLs, and start a new run")
+        if max_error_rate is not None:
+            stored = {**stored, "max_error_rate": max_error_rate}
         return run(build_config(stored, str(resume / CONFIG)), resume=resume, progress=progress)
     return run(resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate),
                progress=progress,

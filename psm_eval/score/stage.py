@@ -36,6 +36,7 @@ from psm_eval.records import (
     write_scores,
     write_summary,
 )
+from psm_eval.run.manifest import task_changes
 from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable, Score, TaskView
 from psm_eval.score.scorers.judge import Judge, create_judge
 from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer
@@ -125,10 +126,10 @@ def _entries(manifest: Manifest, names: Sequence[str] | None) -> list[TaskEntry]
 
 def _load_task(entry: TaskEntry, limit: int | None) -> Task:
     task = load_task(entry.path, limit=limit)
-    if task.data_hash != entry.data_hash or task.version != entry.version:
-        raise ScoringError(f"task '{entry.name}' at {entry.path} changed since the run (version "
-                           f"{entry.version} → {task.version} or its data); scores would not match the "
-                           "stored generations: restore the task or start a new run")
+    changes = task_changes(entry, task)
+    if changes:
+        raise ScoringError(f"task '{entry.name}' at {entry.path} changed since the run ({'; '.join(changes[:3])}); "
+                           "scores would not match the stored generations: restore the task or start a new run")
     return task
 
 

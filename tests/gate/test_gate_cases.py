@@ -98,6 +98,9 @@ def test_baseline_from_another_task_version(tmp_path: Path, capsys: pytest.Captu
     assert gate(tmp_path, acc(MIXED), acc(MIXED), base_kw={"version": "2"}) == 3
     assert "task versions differ: 'qa' is v1 in the run, v2 in the baseline" in capsys.readouterr().err
     assert gate(tmp_path, acc(MIXED), acc(MIXED), base_kw={"data_hash": "other"}) == 3
+    # same version and data, another task.yaml (a system prompt added, max_gen_toks changed …)
+    assert gate(tmp_path, acc(MIXED), acc(MIXED), base_kw={"task_extra": {"spec_hash": "other"}}) == 3
+    assert "a field that shapes the requests differs" in capsys.readouterr().err
 
 
 def test_judge_must_be_identical(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -49,7 +49,7 @@ def test_api_fault_ends_stored_with_its_kind_and_is_never_cached(tmp_path: Path,
     task = make_task(tmp_path / "one", [{"id": "only", "q": "hi"}], ONE)
     srv = ModelServer(None, ServerFaults(script=list(script)))
     try:
-        config = resolve_config(tasks=[str(task)], arms=[_arm(srv.url)], out=str(tmp_path / "a"),
+        config = resolve_config(tasks=[str(task)], arms=[_arm(srv.url)], out=str(tmp_path / "a"), max_error_rate=1.0,
                                 cache_dir=str(tmp_path / "cache"))
         (rec,) = records(run(config, progress=False))
         assert (rec["status"], rec["attempts"]) == (status, attempts) and paused == waits
@@ -73,17 +73,19 @@ def test_connection_refused_hang_and_empty_completion(tmp_path: Path, monkeypatc
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[_arm(dead)], out=str(tmp_path / "r"),
+    (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[_arm(dead)], out=str(tmp_path / "r"), max_error_rate=1.0,
                                         cache=False), progress=False))
     assert rec["status"] == "failed" and rec["error"]["kind"] == "connection_error" and rec["attempts"] == 4
     srv = ModelServer(None, ServerFaults(script=["hang", "empty"], hang_s=2.0))
     try:
         arm = _arm(srv.url, ",timeout=1").replace("retries=3", "retries=0")
-        (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path / "h"), cache=False),
+        (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path / "h"), cache=False,
+                                             max_error_rate=1.0),
                              progress=False))
         assert rec["status"] == "failed" and rec["error"]["kind"] == "timeout" and rec["output"] is None
         # an empty completion is the server's real (empty) reply, stored as such, not a failure placeholder
-        (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path / "e"), cache=False),
+        (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path / "e"), cache=False,
+                                             max_error_rate=1.0),
                              progress=False))
         assert rec["status"] == "ok" and rec["output"] == ""
     finally:
@@ -95,17 +97,21 @@ def test_error_budget_stops_the_run_keeps_records_and_resumes(tmp_path: Path, mo
 
     monkeypatch.setattr(retry, "_pause", lambda s: None)
     task = make_task(tmp_path / "t", [{"id": f"s{i:02d}", "q": f"q{i}"} for i in range(40)], ONE.replace("one", "t"))
-    srv = ModelServer(None, ServerFaults(script=[400] * 5))
+    srv = ModelServer(None, ServerFaults(script=[400] * 7))
     try:
         config = resolve_config(tasks=[str(task)], arms=[_arm(srv.url)], out=str(tmp_path), cache=False,
                                 max_error_rate=0.14)
-        with pytest.raises(ErrorBudgetError, match=r"5 of 32 records failed"):
+        # 0.14 of the 40 records the arm owes is 5.6: checked after every record, the run stops at the 6th
+        with pytest.raises(ErrorBudgetError, match=r"arm 'api' has 6 failed records of the 40 it owes"):
             run(config, progress=False)
         out = next(tmp_path.glob("2*"))
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["status"] == "failed" and "error budget" in manifest["error"]
-        assert len(records(out)) == 32  # the first chunk is kept
-        run(config, resume=out, progress=False)  # 5 of 40 = 12.5 % ≤ 14 %
+        assert len(records(out)) == 6  # every record asked is kept
+        with pytest.raises(ErrorBudgetError, match=r"has 7 failed records"):  # the 7th fails too
+            run(config, resume=out, progress=False)
+        assert len(records(out)) == 7
+        run(config.model_copy(update={"max_error_rate": 0.2}), resume=out, progress=False)  # 7 of 40 ≤ 20 %
         assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
         assert len(records(out)) == 40
     finally:

@@ -74,9 +74,9 @@ def main() -> None:
                     backend_factory=lambda arm: SlowFake())
             except KeyboardInterrupt:
                 code = 130
-            except PsmError as exc:
+            except PsmError as exc:  # an interrupted run is one too: RunInterrupted, exit 130, as the CLI exits
                 print(exc, file=sys.stderr)
-                code = 2
+                code = exc.exit_code
             os._exit(code)
         print(json.dumps({"pid": pid}), flush=True)
         _, status = os.waitpid(pid, 0)

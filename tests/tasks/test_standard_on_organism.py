@@ -22,7 +22,9 @@ def test_standard_suite_runs_and_scores_on_the_organism(tmp_path: Path) -> None:
             {"name": "chat", "model": {"type": "hf", "args": {"pretrained": str(root / "psm-tiny-chat")}},
              "render": "chat", "max_gen_toks": 16}]
     tasks = load_suite("standard")
-    config = build_config({"tasks": tasks, "arms": arms, "limit": 2, "out": str(tmp_path), "cache": False}, "test")
+    # prompts that do not fit the organism's context are stored failures here, not a broken setup
+    config = build_config({"tasks": tasks, "arms": arms, "limit": 2, "out": str(tmp_path), "cache": False,
+                           "max_error_rate": None}, "test")
     out = run(config, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
