@@ -118,7 +118,7 @@ def redact_text(text: str) -> str:
 
 def _masked(match: re.Match[str], head: str) -> str:
     value = match.group("value")
-    if value and value != MASK and is_secret_key(unquote(match.group("name"))):
+    if value and not value.startswith(MASK) and is_secret_key(unquote(match.group("name"))):
         return head + MASK
     return match.group(0)
 
