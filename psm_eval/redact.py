@@ -16,6 +16,7 @@ Two layers:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -55,6 +56,7 @@ _remembered: set[str] = set()
 _lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4096)  # every write checks the environment's names: the same few dozen
 def is_secret_key(name: str) -> bool:
     """Whether an argument, header, query or variable name is a credential's name."""
     words = [w.lower() for w in _WORD.findall(name)]
@@ -78,8 +80,9 @@ def remember_secrets(args: Mapping[str, Any]) -> None:
             found.add(text)
         for url in _URL_USERINFO.finditer(text):
             userinfo = url.group(0)[len(url.group("scheme")):-1]
-            password = userinfo.partition(":")[2]
-            found.update({userinfo, password, unquote(password)})
+            user, colon, password = userinfo.partition(":")
+            if colon:  # a user name alone is no secret, and masking it everywhere would change data
+                found.update({userinfo, password, unquote(password)})
         for param in _QUERY_PARAM.finditer(text):
             if is_secret_key(unquote(param.group("name"))):
                 found.update({param.group("value"), unquote(param.group("value"))})

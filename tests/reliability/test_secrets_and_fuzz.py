@@ -225,3 +225,10 @@ def test_secrets_a_spec_names_are_masked_in_every_file_written(tmp_path: Path) -
     write_json_atomic(tmp_path / "x.json", {"output": "echo Lit3ral-pass and Lit3ral-query and p%40ss"})
     text = (tmp_path / "x.json").read_text()
     assert "Lit3ral" not in text and text.count("***") == 2
+
+
+def test_a_user_error_quoting_a_secret_prints_it_masked(qa_task: Path, capsys: pytest.CaptureFixture) -> None:
+    arm = "=local-completions:base_url=http://h/v1?api-key=CLI-sentinel-6d6d6d,model=m,render=chat"  # no NAME
+    assert main(["run", "--task", str(qa_task), "--arm", arm, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "expected NAME=TYPE" in err and "api-key=***" in err and "CLI-sentinel" not in err
