@@ -90,7 +90,8 @@ def post_json(url: str, payload: Any, headers: dict, verify: Any, deadline: floa
 
     threading.Thread(target=send, name="psm-eval-http", daemon=True).start()
     if not done.wait(budget):
-        raise requests.Timeout(f"no complete reply within {budget:.3g} s (this arm's timeout per attempt)")
+        raise requests.Timeout(f"no complete reply within {budget:.3g} s (the arm's timeout per attempt, or what "
+                               "was left of its retry deadline)")
     if "error" in box:
         raise box["error"]
     return box["reply"]
