@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_eval.errors import PsmError
+from psm_eval.redact import redact_text
 
 __all__ = ["main"]
 
@@ -264,7 +265,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
                       arm_map=parse_arm_map(args.arm_map))
     write_outputs(result, markdown_path=args.markdown, junit_path=args.junit, json_path=args.json)
     if result.error:
-        print(f"psm-eval: error: {result.error}", file=sys.stderr)
+        print(f"psm-eval: error: {redact_text(result.error)}", file=sys.stderr)
     else:
         print(console(result))
     return result.exit_code
@@ -447,7 +448,7 @@ def _cmd_tasks_validate(args: argparse.Namespace) -> int:
                 print(f"ok     {task.name} v{task.version}: {len(task.samples)} samples ({d})")
             except PsmError as exc:
                 failures += 1
-                print(f"error  {exc}", file=sys.stderr)
+                print(f"error  {redact_text(str(exc))}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -488,8 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
-    except PsmError as exc:
-        print(f"psm-eval: error: {exc}", file=sys.stderr)
+    except PsmError as exc:  # a message may quote what the user typed, a key in a URL included
+        print(f"psm-eval: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("psm-eval: interrupted", file=sys.stderr)

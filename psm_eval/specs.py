@@ -1,8 +1,10 @@
 """Parse what users write: YAML spec files (validated, errors that name file, line and field) and
 `key=value,...` strings from the command line (arm, model and renderer specs).
 
-YAML is parsed with `yaml.safe_load` only (no tags that build objects). Line numbers come from
-the composed node tree, so a pydantic error location maps back to the line that caused it.
+YAML is parsed with PyYAML's safe loader only (no tags that build objects). Line numbers come from
+the composed node tree, so a pydantic error location maps back to the line that caused it. Aliases are
+bounded (their count, and the size of the tree they expand to) so a few hundred bytes of nested
+aliases (a "billion laughs") are refused in one line instead of exhausting memory downstream.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ __all__ = ["load_yaml", "validate", "format_validation_error", "split_pairs"]
 M = TypeVar("M", bound=BaseModel)
 
 MAX_SPEC_BYTES = 1_000_000
+# Hand-written spec files use a handful of anchors; a thousand alias uses is far past any honest file.
+MAX_YAML_ALIASES = 1_000
+# Nodes of the tree once every alias is expanded (what validation and the line index walk). A 1 MB file
+# without aliases holds at most ~500 000 nodes (`[0,0,…]`), so no alias-free spec file is refused; the
+# cap only stops aliases that multiply (ten levels of ten aliases are 10^10 nodes from 700 bytes).
+MAX_YAML_NODES = 1_000_000
 # pydantic puts union members and validator names into error locations; they are not fields
 _TYPE_TAG = re.compile(r"^(int|str|float|bool|none|list\[.*\]|dict\[.*\]|function-.*|[A-Z]\w*)$")
 
@@ -36,34 +44,99 @@ def load_yaml(path: Path, error: type[PsmError]) -> tuple[Any, dict[tuple, int]]
     text = path.read_text(encoding="utf-8", errors="replace")
     loader = None
     try:  # one parse: the node tree gives line numbers, the safe constructor the data
-        loader = yaml.SafeLoader(text)  # reads the text at once: a NUL byte already fails here
+        loader = _BoundedLoader(text)  # reads the text at once: a NUL byte already fails here
         node = loader.get_single_node()
+        _check_expansion(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error(f"{path}:{where}: invalid YAML: {problem}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise error(f"{path}: invalid YAML: collections nested too deeply") from None
     finally:
         if loader is not None:
             loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
-        _index_lines(node, (), lines)
+        _index_lines(node, (), lines, set())
     return data, lines
 
 
-def _index_lines(node: yaml.Node, here: tuple, lines: dict[tuple, int]) -> None:
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, counting alias uses as it composes and refusing past MAX_YAML_ALIASES."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_uses = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_uses += 1
+            if self.alias_uses > MAX_YAML_ALIASES:
+                raise _refused(
+                    self.peek_event().start_mark, f"more than {MAX_YAML_ALIASES} alias uses (*name); "
+                    "spec files allow that many")
+        return super().compose_node(parent, index)
+
+
+def _refused(mark: Any, problem: str) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=mark)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node | None) -> None:
+    """Refuse a node tree that aliases expand past MAX_YAML_NODES, or that contains itself.
+
+    Sizes are counted on the composed graph (an aliased node is one object, counted once per use
+    without being expanded), iteratively so that depth costs no Python stack."""
+    if root is None:
+        return
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()  # nodes whose subtree is being counted: the current node's ancestors
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[key] > MAX_YAML_NODES:
+                raise _refused(node.start_mark, f"aliases expand this to more than {MAX_YAML_NODES} nodes "
+                               "(nested aliases that multiply, a \"billion laughs\"); spec files allow that many")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise _refused(node.start_mark, "an alias refers to a collection that contains it (a recursive alias)")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _index_lines(node: yaml.Node, here: tuple, lines: dict[tuple, int], seen: set[int]) -> None:
+    """Map key paths to lines; an aliased node is walked once (its later uses are located at the use)."""
     lines[here] = node.start_mark.line + 1
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*here, key_node.value)
             lines[key] = key_node.start_mark.line + 1
-            _index_lines(value_node, key, lines)
+            _index_lines(value_node, key, lines, seen)
             lines[key] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index_lines(item, (*here, i), lines)
+            _index_lines(item, (*here, i), lines, seen)
 
 
 def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:

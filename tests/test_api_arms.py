@@ -101,12 +101,20 @@ def test_retry_after_is_honoured_and_4xx_is_final() -> None:
         response.status_code, response.headers = status, requests.structures.CaseInsensitiveDict(headers)
         return requests.HTTPError(response=response)
 
-    assert _classify(http_error(429, {"Retry-After": "7"}), 1) == ("rate_limited", True, 7.0)
-    assert _classify(http_error(429, {}), 3) == ("rate_limited", True, 2.0)
-    assert _classify(http_error(503, {}), 1) == ("server_error", True, 0.5)
-    assert _classify(http_error(404, {}), 1) == ("http_error", False, 0.0)
+    assert _classify(http_error(429, {"Retry-After": "7"}), 1)[:3] == ("rate_limited", True, 7.0)
+    assert _classify(http_error(429, {}), 3)[:3] == ("rate_limited", True, 2.0)
+    assert _classify(http_error(503, {}), 1)[:3] == ("server_error", True, 0.5)
+    assert _classify(http_error(404, {}), 1)[:3] == ("http_error", False, 0.0)
     assert _classify(requests.ConnectionError("refused"), 2)[:2] == ("connection_error", True)
     assert _classify(requests.Timeout("slow"), 1)[:2] == ("timeout", True)
+    # an HTTP-date Retry-After counts from now; past the arm's cap the request ends at once, with the reason
+    from email.utils import formatdate
+    import time
+
+    kind, retryable, wait, _ = _classify(http_error(429, {"Retry-After": formatdate(time.time() + 30, usegmt=True)}), 1)
+    assert (kind, retryable) == ("rate_limited", True) and 25 < wait <= 31
+    assert _classify(http_error(429, {"Retry-After": "100000"}), 1, max_retry_after=60)[:3] == ("rate_limited", False, 0)
+    assert "asked to retry after 120 s" in _classify(http_error(429, {"Retry-After": "120"}), 1, max_retry_after=60).note
 
 
 def test_concurrent_api_requests_keep_results_in_order(tiny_models: dict, qa_task: Path, tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ GOOD_ROWS = '{"id": "a", "q": "hello"}\n{"id": "b", "q": "bye"}\n'
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_malformed_task_gives_one_located_line(case: dict, tmp_path: Path) -> None:
+    if "task_repeat" in case:  # a file too long to spell out: head + item × count + tail
+        r = case["task_repeat"]
+        case = {**case, "task": r["head"] + r["item"] * r["count"] + r["tail"]}
     (tmp_path / "task.yaml").write_text(case["task"])
     (tmp_path / "data.jsonl").write_text(case.get("data", GOOD_ROWS))
     with pytest.raises(TaskError) as info:
@@ -85,3 +88,22 @@ def test_validate_command_reports_every_bad_task(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"ok     t v2: 1 samples ({good})" in proc.stdout
     assert "field 'description'" in proc.stderr and str(bad) in proc.stderr
+
+
+def test_yaml_anchors_in_honest_files_still_load(tmp_path: Path) -> None:
+    """The alias bounds refuse only multiplying aliases: shared anchors, 1000 alias uses and a long
+    file without aliases all load."""
+    from psm_eval.errors import ConfigError
+    from psm_eval.specs import MAX_YAML_ALIASES, load_yaml
+
+    shared = tmp_path / "run.yaml"
+    shared.write_text("tasks: [t]\nmodel: &m {type: hf, args: {pretrained: p}}\n"
+                      "arms:\n  - {name: a, model: *m, render: chat}\n  - {name: b, model: *m, render: chat}\n")
+    data, lines = load_yaml(shared, ConfigError)
+    assert data["arms"][1]["model"] == {"type": "hf", "args": {"pretrained": "p"}} and lines[("arms", 1)] == 5
+    many = tmp_path / "many.yaml"
+    many.write_text("x: &x a\ny: [" + "*x, " * MAX_YAML_ALIASES + "]\n")
+    assert len(load_yaml(many, ConfigError)[0]["y"]) == MAX_YAML_ALIASES
+    big = tmp_path / "big.yaml"
+    big.write_text("x: [" + "0," * 20_000 + "]\n")  # PyYAML composes ~20 000 nodes a second
+    assert len(load_yaml(big, ConfigError)[0]["x"]) == 20_000

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from psm_eval.backends.spec import ModelSpec, parse_model_spec
+from psm_eval.backends.spec import ModelSpec, RequestLimits, parse_model_spec
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
-__all__ = ["Backend", "Capabilities", "ModelSpec", "parse_model_spec", "create_backend", "model_types",
-           "check_model_type", "probe_model"]
+__all__ = ["Backend", "Capabilities", "ModelSpec", "RequestLimits", "parse_model_spec", "create_backend",
+           "model_types", "check_model_type", "validate_spec", "probe_model"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class Backend(Protocol):
 
 
 def create_backend(spec: ModelSpec, retries: int = 3) -> Backend:
-    """Create the model named by `spec` through lm-eval's registry."""
+    """Create the model named by `spec` through lm-eval's registry; API requests are bounded by
+    `spec.limits` (per-attempt timeout, retry deadline, Retry-After cap) and retried `retries` times."""
     from psm_eval.backends.lm import LMBackend
 
     return LMBackend.create(spec, retries=retries)
@@ -65,6 +66,16 @@ def check_model_type(spec: ModelSpec) -> None:
     from psm_eval.backends.lm import check_type
 
     check_type(spec.type)
+
+
+def validate_spec(spec: ModelSpec, where: str = "model spec") -> None:
+    """Raise SpecError (one line starting with `where`) for an unknown model type, an argument its
+    constructor does not take ("did you mean"), a missing required one, or a model folder that does
+    not exist (offline: a hub name not in the local cache). Loads no model: call it before a run folder
+    is made."""
+    from psm_eval.backends.validate import validate_spec as validate
+
+    validate(spec, where)
 
 
 def probe_model(spec: ModelSpec) -> Any:

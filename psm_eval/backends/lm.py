@@ -9,11 +9,13 @@ retried request by request so one bad prompt cannot sink its neighbours.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import gc
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,19 +34,24 @@ from lm_eval.utils import handle_arg_string  # noqa: E402
 
 from psm_eval.backends import Capabilities  # noqa: E402
 from psm_eval.backends.conformance import ECHO_TYPES, check_echo_logprobs, endings_are_tokens, probe_pairs  # noqa: E402
+from psm_eval.backends.http import install as install_bounded_call  # noqa: E402
 from psm_eval.backends.probe import API_TYPES, HF_TYPES, ModelProbe  # noqa: E402
 from psm_eval.backends.retry import one_line, with_retries  # noqa: E402
 from psm_eval.backends.spec import ModelSpec  # noqa: E402
 from psm_eval.errors import BackendError, SpecError  # noqa: E402
 from psm_eval.types import GenRequest, LLRequest, Outcome  # noqa: E402
 
-__all__ = ["LMBackend", "model_types", "check_type", "NULL_COMPLETION"]
+__all__ = ["LMBackend", "model_types", "check_type", "NULL_COMPLETION", "MAX_REPLY_CHARS"]
 
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
 # lm-eval's API path draws a progress bar per call whatever disable_tqdm says; psm_eval sends one
 # request per call and shows its own bar, so silence theirs.
 _api_models.tqdm = functools.partial(_api_models.tqdm, disable=True)
 DEFAULT_HF_BATCH = 16
+# Longest reply stored, in characters; a longer one is cut and marked (`Outcome.capped_from`). A server
+# that ignores max_tokens sent 50 MB replies that became a 105 MB report; 1 M characters is ~250 000
+# tokens, past any max_gen_toks psm_eval allows (32 768), so an honest reply is never cut.
+MAX_REPLY_CHARS = 1_000_000
 # API types whose payload accepts a per-request `seed` through the generation kwargs
 SEEDED_TYPES = frozenset({"local-completions", "local-chat-completions", "openai-completions",
                           "openai-chat-completions"})
@@ -76,6 +83,13 @@ class LMBackend:
         check_type(spec.type)
         self.spec = spec
         self.retries = max(0, retries)
+        self.limits = spec.limits
+        if "timeout" in spec.args:  # lm-eval's own name for the per-attempt limit (judge specs, specs in code)
+            try:
+                self.limits = dataclasses.replace(self.limits, timeout=float(spec.args["timeout"]))
+            except ValueError:
+                raise SpecError(f"model '{spec.display()}': timeout={spec.args['timeout']!r} is not a number "
+                                "of seconds") from None
         self.is_api = spec.type in API_TYPES
         try:
             self.probe = ModelProbe(spec)
@@ -112,11 +126,16 @@ class LMBackend:
         if self.is_api:
             args["max_retries"] = 1  # psm_eval's own retry loop classifies and bounds retries
             args["num_concurrent"] = 1  # psm_eval runs the concurrent requests itself (one thread each)
+            # lm-eval keeps whole seconds; it bounds what lm-eval still sends itself (a remote tokenizer)
+            args["timeout"] = max(1, math.ceil(self.limits.timeout))
         try:
             model_cls = registry.get_model(self.spec.type)
-            return model_cls.create_from_arg_obj(args)
+            lm = model_cls.create_from_arg_obj(args)
         except Exception as exc:
             raise BackendError(f"could not create model '{self.spec.display()}': {one_line(exc)}") from None
+        if self.is_api:
+            install_bounded_call(lm, self.limits)  # psm_eval's time and size limits, reply shape checks
+        return lm
 
     # ---- prompt checks -------------------------------------------------------------------
 
@@ -153,11 +172,12 @@ class LMBackend:
         rest = [i for i in ready if out[i] is None]
         if rest and self.capabilities.concurrency == 1:
             for i in rest:
-                out[i] = with_retries(functools.partial(self._generate_one, requests[i]), self.retries)
+                out[i] = with_retries(functools.partial(self._generate_one, requests[i]), self.retries, self.limits)
         elif rest:
             _ = self.lm  # create the model once, before any worker thread needs it
             with ThreadPoolExecutor(max_workers=min(self.capabilities.concurrency, len(rest))) as pool:
-                done = pool.map(lambda i: with_retries(lambda: self._generate_one(requests[i]), self.retries), rest)
+                done = pool.map(lambda i: with_retries(lambda: self._generate_one(requests[i]), self.retries,
+                                                       self.limits), rest)
                 for i, outcome in zip(rest, done):
                     out[i] = outcome
         return [o for o in out if o is not None]
@@ -242,6 +262,8 @@ class LMBackend:
             # servers may ignore stop sequences (lm-eval sends at most 4); enforce ours
             cuts = [text.index(s) for s in r.until if s and s in text]
             text = text[: min(cuts)] if cuts else text
+        if len(text) > MAX_REPLY_CHARS:  # cut by psm_eval, so it ended by length (and is not counted: 50 MB)
+            return Outcome(ok=True, output=text[:MAX_REPLY_CHARS], finish="length", capped_from=len(text))
         finish: Literal["stop", "length"] | None = None
         if self.tokenizer is not None:
             finish = "length" if self.probe.count(text) >= r.max_gen_toks else "stop"
@@ -270,7 +292,8 @@ class LMBackend:
                 raise
             except Exception:
                 for i in ready:
-                    out[i] = with_retries(functools.partial(self._loglikelihood_one, requests[i]), self.retries)
+                    out[i] = with_retries(functools.partial(self._loglikelihood_one, requests[i]), self.retries,
+                                          self.limits)
         return [o for o in out if o is not None]
 
     def _probe_conformance(self) -> Outcome | None:
@@ -280,7 +303,8 @@ class LMBackend:
                      for pair in probe_pairs(self.info.bos_token or "")]
         _ = self.lm  # a model that cannot be created is an error, not a failed probe
         outcome = with_retries(lambda: Outcome(ok=True, logprobs=tuple(
-            (float(ll), bool(g)) for ll, g in self.lm.loglikelihood(instances, disable_tqdm=True))), self.retries)
+            (float(ll), bool(g)) for ll, g in self.lm.loglikelihood(instances, disable_tqdm=True))), self.retries,
+            self.limits)
         if not outcome.ok:
             return Outcome.failure(outcome.error_kind or "backend_error",
                                    f"conformance probe: {outcome.error}", outcome.attempts)

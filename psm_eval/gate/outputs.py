@@ -9,6 +9,7 @@ from pathlib import Path
 from psm_eval.gate import GateResult, MetricResult
 from psm_eval.inert import xml_text
 from psm_eval.records import write_json_atomic
+from psm_eval.redact import mask_known_secrets
 
 __all__ = ["console", "markdown", "junit_xml", "write_outputs"]
 
@@ -128,7 +129,8 @@ def write_outputs(res: GateResult, *, markdown_path: Path | None = None, junit_p
     for path, data in ((markdown_path, lambda: markdown(res).encode()), (junit_path, lambda: junit_xml(res))):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_bytes(data())
+            # not written through records.io: the same last guard against known secret values
+            Path(path).write_bytes(mask_known_secrets(data().decode("utf-8")).encode("utf-8"))
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(Path(json_path), res.to_json())

@@ -9,7 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from psm_eval.backends.spec import ModelSpec, parse_model_spec
+from psm_eval.backends.spec import (
+    DEFAULT_MAX_RETRY_AFTER_S,
+    DEFAULT_RETRY_DEADLINE_S,
+    DEFAULT_TIMEOUT_S,
+    ModelSpec,
+    RequestLimits,
+    parse_model_spec,
+)
 from psm_eval.errors import PsmError
 
 __all__ = ["ModelConfig", "ArmConfig", "RunConfig", "CONFIG", "NAME_PATTERN"]
@@ -53,17 +60,67 @@ class ArmConfig(_Strict):
     """Answer repeated identical requests from the response cache. Default (None): yes for local models
     (keyed on their files' content), no for API arms — a server can change behind the same name; `true`
     opts an API arm in, keyed on the server's own description of the served model where it gives one."""
+    timeout: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600)
+    """Seconds one attempt of a request may take, from connecting to the reply's last byte (API arms);
+    then it is abandoned and, within `retries` and `retry_deadline`, tried again. Default 120: a few
+    thousand tokens from a busy server arrive well within it, while a hung server costs 2 minutes per
+    attempt instead of lm-eval's 5."""
+    retry_deadline: float = Field(DEFAULT_RETRY_DEADLINE_S, gt=0, le=86_400)
+    """Seconds all attempts of one request may take together, waits between them included (API arms);
+    a request still unanswered then is stored as a `timeout` failure. Default 300: two full attempts
+    and the backoff between them, so a hung server costs at most 5 minutes per request (it cost ~20)."""
+    max_retry_after: float = Field(DEFAULT_MAX_RETRY_AFTER_S, ge=0, le=3600)
+    """Longest `Retry-After` (seconds) a rate-limited request waits for; a server asking for longer ends
+    the request at once as `rate_limited` rather than stalling the run (`Retry-After: 100000` waited 190 s).
+    Default 60: the longest wait per-minute rate limits ask for."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timeout_is_an_arm_setting(cls, data: Any) -> Any:
+        """lm-eval's own `timeout` model argument is this arm's `timeout`: it moves there, so one value
+        rules (a config written before the arm setting existed keeps its value)."""
+        if not isinstance(data, dict):
+            return data
+        model = data.get("model")
+        if isinstance(model, str):
+            try:
+                spec = parse_model_spec(model, f"arm '{data.get('name')}'")
+            except PsmError:
+                return data  # RunConfig reports the spec's own error
+            model = {"type": spec.type, "args": spec.args}
+        elif isinstance(model, ModelConfig):
+            model = model.model_dump()
+        if not (isinstance(model, dict) and isinstance(model.get("args"), dict) and "timeout" in model["args"]):
+            return data
+        args = dict(model["args"])
+        value = args.pop("timeout")
+        if "timeout" in data and _number(data["timeout"]) != _number(value):
+            raise ValueError(f"arm '{data.get('name')}': timeout is given twice ({data['timeout']} as an arm "
+                             f"setting, {value} as a model argument); give it once, beside render=")
+        return {**data, "model": {**model, "args": args}, "timeout": value}
+
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(timeout=self.timeout, retry_deadline=self.retry_deadline,
+                             max_retry_after=self.max_retry_after)
 
     def model_spec(self) -> ModelSpec:
         if isinstance(self.model, str):
-            return parse_model_spec(self.model, f"arm '{self.name}'")
-        return ModelSpec(type=self.model.type, args=dict(self.model.args))
+            spec = parse_model_spec(self.model, f"arm '{self.name}'")
+            return ModelSpec(type=spec.type, args=spec.args, limits=self.request_limits())
+        return ModelSpec(type=self.model.type, args=dict(self.model.args), limits=self.request_limits())
 
     def public(self) -> dict[str, Any]:
         """JSON-safe, secret-free description for the manifest."""
         data = self.model_dump(exclude={"model"})
         data["model"] = self.model_spec().redacted()
         return data
+
+
+def _number(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 class RunConfig(_Strict):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_eval.errors import StoreError
+from psm_eval.redact import mask_known_secrets
 
 __all__ = ["dumps", "encode", "write_text_atomic", "write_json_atomic", "write_jsonl_atomic", "read_json",
            "read_jsonl_lines"]
@@ -24,9 +25,11 @@ def dumps(obj: Any, indent: int | None = None) -> str:
 
 
 def encode(text: str) -> bytes:
-    """UTF-8 bytes of JSON text. A lone surrogate (possible in decoded model output) becomes the JSON
-    escape "\\udXXX", which reads back as the same string: nothing is lost and the file stays UTF-8."""
-    return text.encode("utf-8", errors="backslashreplace")
+    """UTF-8 bytes of JSON text, with every known secret value masked (`redact.mask_known_secrets`: the
+    last guard, for a secret that reached a string by a path nobody foresaw). A lone surrogate (possible
+    in decoded model output) becomes the JSON escape "\\udXXX", which reads back as the same string:
+    nothing is lost and the file stays UTF-8."""
+    return mask_known_secrets(text).encode("utf-8", errors="backslashreplace")
 
 
 def _tmp(path: Path) -> Path:

@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from psm_eval.inert import xml_text
+from psm_eval.redact import mask_known_secrets
 from psm_eval.report.tables import ReportTables, sample_table
 
 __all__ = ["write_xlsx", "safe_text", "MAX_CELL", "TRUNCATION_MARKER"]
@@ -32,7 +33,7 @@ _HEAD_FILL = PatternFill("solid", fgColor="DDE3EA")
 
 def safe_text(text: Any) -> str:
     """Text Excel can store: characters XML 1.0 cannot hold → U+FFFD, cut to the cell limit with a marker."""
-    s = str(text)
+    s = mask_known_secrets(str(text))  # the workbook is written by openpyxl, not through records.io
     if any("\ud800" <= c <= "\udfff" for c in s):
         s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     # openpyxl's own ILLEGAL_CHARACTERS_RE misses U+FFFE and U+FFFF, on which lxml refuses the whole workbook

@@ -17,7 +17,8 @@ from psm_eval.specs import load_yaml, split_pairs, validate
 
 __all__ = ["ArmConfig", "RunConfig", "parse_arm", "load_run_config", "default_config", "load_suite", "stored_config"]
 
-ARM_KEYS = ("render", "system", "max_gen_toks", "temperature", "top_p", "retries", "cache")
+ARM_KEYS = ("render", "system", "max_gen_toks", "temperature", "top_p", "retries", "cache", "timeout",
+            "retry_deadline", "max_retry_after")
 
 def stored_config(config: RunConfig) -> dict[str, Any]:
     """The config as written to the run folder: model arguments redacted like the manifest's, so a

@@ -147,7 +147,7 @@ def count_records(folder: Path) -> dict[str, Counts]:
 def finish_manifest(manifest: Manifest, folder: Path, exc: BaseException | None) -> Manifest:
     """Status, end time and record counts; KeyboardInterrupt marks the run cancelled."""
     status = "complete" if exc is None else "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
-    error = None if exc is None else redact_text(f"{type(exc).__name__}: {exc}"[:500])
+    error = None if exc is None else redact_text(f"{type(exc).__name__}: {exc}")[:500]  # cut after masking
     return manifest.model_copy(update={"status": status, "ended": _now(), "counts": count_records(folder),
                                        "error": error})
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from psm_eval.backends import Backend, check_model_type, create_backend
+from psm_eval.backends import Backend, create_backend, validate_spec
 from psm_eval.data.task import Task, changed_fields, load_task
 from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError, RunInterrupted, StoreError
 from psm_eval.records import (
@@ -126,8 +126,8 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
         shard = parse_shard(stored) if stored else None
     tasks = _load_tasks(config, shard)
     renderers = {arm.name: make_renderer(arm.render) for arm in config.arms}  # fail before loading models
-    for arm in config.arms:
-        check_model_type(arm.model_spec())
+    for arm in config.arms:  # a typo'd argument or a missing folder: one line, before any folder is made
+        validate_spec(arm.model_spec(), f"arm '{arm.name}'")
     if resume is None:
         shard_text = f"{shard[0]}/{shard[1]}" if shard else None
         path = create_run_dir(Path(config.out), config, stored_config(config),

@@ -38,6 +38,13 @@ def _arm(url: str, extra: str = "") -> str:
     (["truncated"] * 4, "failed", "malformed_response", 4, [0.5, 1.0, 2.0]),
     ([401], "failed", "http_error", 1, []),
     (["null"], "failed", "empty_response", 1, []),
+    (["empty-choices", None], "ok", None, 2, [0.5]),          # `choices: []` (was backend_error, not retried)
+    (["empty-choices"] * 4, "failed", "malformed_response", 4, [0.5, 1.0, 2.0]),
+    (["no-choices"] * 4, "failed", "malformed_response", 4, [0.5, 1.0, 2.0]),
+    (["no-message"] * 4, "failed", "malformed_response", 4, [0.5, 1.0, 2.0]),  # was stored ok as ""
+    (["no-index", None], "ok", None, 2, [0.5]),               # was stored ok as ""
+    (["not-an-object", None], "ok", None, 2, [0.5]),
+    (["retry-after-huge"], "failed", "rate_limited", 1, []),  # Retry-After: 100000 > max_retry_after: no wait
 ])
 def test_api_fault_ends_stored_with_its_kind_and_is_never_cached(tmp_path: Path, script: list, status: str,
                                                                  kind: str | None, attempts: int, waits: list,
@@ -57,6 +64,9 @@ def test_api_fault_ends_stored_with_its_kind_and_is_never_cached(tmp_path: Path,
             assert rec["output"] == "canned reply" and rec["error"] is None
         else:
             assert rec["output"] is None and rec["error"]["kind"] == kind
+            if script[0] == "retry-after-huge":
+                assert "asked to retry after 100000 s, more than this arm's max_retry_after of 60 s" in \
+                    rec["error"]["message"]
             # never cached: the same request to a healthy server is asked again and answered
             before = srv.faults.requests
             (again,) = records(run(config.model_copy(update={"out": str(tmp_path / "b")}), progress=False))
@@ -218,3 +228,90 @@ def test_non_finite_probe_scores_are_refused() -> None:
     for bad in (float("nan"), float("-inf")):
         with pytest.raises(BackendError, match="non-finite loglikelihoods"):
             check_echo_logprobs([(ll, False) for ll in [bad, bad, bad, -1.0, -2.0, -3.0, -4.0]], "m")
+
+
+def _one_task(tmp_path: Path) -> Path:
+    return make_task(tmp_path / "one", [{"id": "only", "q": "hi"}], ONE)
+
+
+@pytest.mark.parametrize("fault,limits,attempts", [
+    ("hang", "retries=3,timeout=0.5,retry_deadline=1.2", (1, 2)),  # every attempt hangs: the deadline ends it
+    ("trickle", "retries=0,timeout=1", (1, 1)),  # each byte in time, the whole too late (was read to the end)
+])
+def test_hung_or_trickling_server_ends_as_a_timeout_within_the_limits(tmp_path: Path, fault: str, limits: str,
+                                                                       attempts: tuple[int, int],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import psm_eval.backends.lm  # noqa: F401  (importing lm-eval takes seconds: not what is measured)
+    import psm_eval.backends.retry as retry
+
+    monkeypatch.setattr(retry, "_pause", lambda s: None)  # backoff waits are not what is measured here
+    srv = ModelServer(None, ServerFaults(script=[fault] * 4, hang_s=4.0))
+    try:
+        arm = _arm(srv.url).replace("retries=3", limits)
+        config = resolve_config(tasks=[str(_one_task(tmp_path))], arms=[arm], out=str(tmp_path), cache=False,
+                                max_error_rate=1.0)
+        started = time.monotonic()
+        (rec,) = records(run(config, progress=False))
+        elapsed = time.monotonic() - started
+    finally:
+        srv.close()
+    assert rec["status"] == "failed" and rec["error"]["kind"] == "timeout" and rec["output"] is None
+    assert attempts[0] <= rec["attempts"] <= attempts[1]
+    if fault == "hang":
+        assert "no answer within the retry deadline of 1.2 s" in rec["error"]["message"]
+    assert elapsed < 3.5  # loose: the server would have answered after 4 s
+
+
+def test_over_long_replies_are_capped_and_marked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server ignoring max_tokens: the stored reply is cut at MAX_REPLY_CHARS and the Outcome says
+    how long it was; a body past MAX_RESPONSE_BYTES is refused unread."""
+    import psm_eval.backends.http as http
+    from psm_eval.backends import create_backend, parse_model_spec
+    from psm_eval.backends.lm import MAX_REPLY_CHARS
+    from psm_eval.types import GenRequest, Prompt
+
+    srv = ModelServer(None, ServerFaults(reply_chars=MAX_REPLY_CHARS + 500_000))
+    try:
+        spec = parse_model_spec(f"local-chat-completions:base_url={srv.url}/chat/completions,model=m,"
+                                "tokenizer_backend=none")
+        request = GenRequest(key="k", prompt=Prompt(messages=({"role": "user", "content": "hi"},)), max_gen_toks=4,
+                             temperature=0.0, until=(), seed=1)
+        (outcome,) = create_backend(spec).generate([request])
+        assert outcome.ok and outcome.capped_from == MAX_REPLY_CHARS + 500_000 and outcome.finish == "length"
+        assert outcome.output == "x" * MAX_REPLY_CHARS
+        (rec,) = records(run(resolve_config(tasks=[str(_one_task(tmp_path))], arms=[_arm(srv.url)],
+                                            out=str(tmp_path / "r"), cache=False), progress=False))
+        assert rec["status"] == "ok" and len(rec["output"]) == MAX_REPLY_CHARS and rec["finish"] == "length"
+        monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 1_000_000)
+        (outcome,) = create_backend(spec).generate([request])
+        assert not outcome.ok and outcome.error_kind == "response_too_large" and outcome.attempts == 1
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("echo_max,probe_fails", [(60, False), (20, True)], ids=["long-prompts", "every-prompt"])
+def test_short_echo_is_a_failure_never_a_zero(tiny_models: dict, tmp_path: Path, echo_max: int, probe_fails: bool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that echoes fewer prompt logprobs than the prompt has tokens: lm-eval sums an empty
+    slice, 0.0 (was stored `ok`). Cut past 60 entries, the probe (≤ 51 tokens) passes and the long
+    prompts fail; cut past 20, the probe itself fails and so does every request."""
+    import psm_eval.backends.retry as retry
+
+    monkeypatch.setattr(retry, "_pause", lambda s: None)
+    question = "Please tell me, what is the capital of France and why is the sky blue? " * 3
+    task = make_task(tmp_path / "mc", [{"id": "m0", "q": question, "c": ["Paris", "Rome"], "a": 0}],
+                     "name: mc\nversion: 1\ndescription: d\nkind: multiple_choice\ndata: {path: data.jsonl}\n"
+                     "fields: {id: id, prompt: q, choices: c, answer: a}\n")
+    srv = ModelServer(tiny_models["chat"], ServerFaults(echo_max=echo_max))
+    try:
+        arm = (f"api=local-completions:base_url={srv.url}/completions,model=m,tokenizer={tiny_models['chat']},"
+               "tokenizer_backend=huggingface,render=transcript:plain")
+        (rec,) = records(run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path), cache=False,
+                                            max_error_rate=1.0), progress=False))
+    finally:
+        srv.close()
+    assert rec["status"] == "failed" and rec["logprobs"] is None and rec["error"]["kind"] == "malformed_response"
+    assert "the server echoed" in rec["error"]["message"] and "expected" in rec["error"]["message"]
+    assert rec["error"]["message"].startswith("conformance probe") == probe_fails

@@ -132,3 +132,14 @@ def test_run_folders_follow_the_users_umask(tmp_path: Path) -> None:
         os.umask(old)
     (run_dir,) = (tmp_path / "r").iterdir()
     assert run_dir.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize(("arg", "says"), [(f"pretraind={BASE}", "did you mean 'pretrained'"),
+                                           ("pretrained=./no/such/folder", "no/such/folder")])
+def test_a_model_that_cannot_be_created_makes_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                            arg: str, says: str) -> None:
+    code = main(["run", "--task", str(_task(tmp_path, n=1)), "--no-progress", "--out", str(tmp_path / "r"),
+                 "--arm", f"base=hf:{arg},render=transcript:assistant"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and says in err[0]
+    assert not (tmp_path / "r").exists()  # (was: a runs/<id> folder that `report` then called unscored)
