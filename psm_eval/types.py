@@ -126,6 +126,8 @@ class GenRequest:
     until: tuple[str, ...]
     seed: int
     top_p: float | None = None
+    look_past: int = 0
+    """Tokens to generate past the stop, to see what the model would have written next (in-process models)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,13 @@ class Outcome:
     """The reply's length in characters before it was cut to the stored-reply cap; None: stored whole."""
     cached: bool = False
     """Served from the response cache."""
+    stop_sequence: str | None = None
+    """What ended the reply: the stop sequence that fired, or the end-of-sequence token's text; None when
+    it ran to max_gen_toks or the backend cannot tell."""
+    raw_output: str | None = None
+    """The reply decoded with special tokens kept (control tokens visible), where that differs."""
+    after_stop: str | None = None
+    """What the model went on to write past the stop (`generation.look_past_stop` tokens)."""
 
     @staticmethod
     def failure(kind: str, message: str, attempts: int = 1) -> Outcome:

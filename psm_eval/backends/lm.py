@@ -205,7 +205,7 @@ class LMBackend:
         requests' seeds, so only the same batch draws the same replies."""
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(batch):
-            groups.setdefault(json.dumps(self._gen_kwargs(r), sort_keys=True), []).append(i)
+            groups.setdefault(json.dumps([self._gen_kwargs(r), r.look_past], sort_keys=True), []).append(i)
         out: list[Outcome] = [Outcome.failure("backend_error", "not run")] * len(batch)
         for idx in groups.values():
             try:
@@ -219,55 +219,64 @@ class LMBackend:
                           else with_retries(functools.partial(self._generate_one, batch[i]), self.retries))
         return out
 
-    def _texts(self, group: list[GenRequest]) -> list[str]:
-        """Replies to requests with the same settings, in order."""
-        first = group[0]
-        if first.temperature > 0 and self.spec.type in HF_TYPES:
-            return self._sample_seeded(group)
-        if first.temperature > 0:
+    def _texts(self, group: list[GenRequest]) -> list[Any]:
+        """Replies to requests with the same settings, in order: `hf.Generated` for in-process HF models
+        (per-request sampling, how each reply ended), plain text from lm-eval for the others."""
+        if self.spec.type in HF_TYPES:
+            return self._generate_hf(group)
+        if group[0].temperature > 0:
             import torch
 
             torch.manual_seed(hash_seeds(r.seed for r in group))
         return self.lm.generate_until([self._instance(r) for r in group], disable_tqdm=True)
 
-    def _sample_seeded(self, group: list[GenRequest]) -> list[str]:
-        """Per-request seeded sampling in batches of the model's batch size, longest prompts first (as
-        lm-eval batches them: less padding); each reply depends only on its own request."""
-        from psm_eval.backends.sampling import generate_seeded
+    def _generate_hf(self, group: list[GenRequest]) -> list[Any]:
+        """In batches of the model's batch size, longest prompts first (as lm-eval batches them: less
+        padding); each reply depends only on its own request."""
+        from psm_eval.backends.hf import generate
 
         size = self.lm.batch_size if isinstance(self.lm.batch_size, int) else DEFAULT_HF_BATCH
         order = sorted(range(len(group)), key=lambda i: -len(self.probe.encode(group[i].prompt.text or "")))
-        texts: list[str] = [""] * len(group)
+        replies: list[Any] = [None] * len(group)
         for start in range(0, len(order), size):
             rows = order[start:start + size]
             r = group[rows[0]]
-            replies = generate_seeded(self.lm, [group[i].prompt.text or "" for i in rows],
-                                      [group[i].seed for i in rows], until=r.until, max_gen_toks=r.max_gen_toks,
-                                      temperature=r.temperature, top_p=r.top_p)
-            for i, text in zip(rows, replies):
-                texts[i] = text
-        return texts
+            batch = generate(self.lm, [group[i].prompt.text or "" for i in rows], [group[i].seed for i in rows],
+                             until=r.until, max_gen_toks=r.max_gen_toks, temperature=r.temperature, top_p=r.top_p,
+                             look_past=r.look_past)
+            for i, reply in zip(rows, batch):
+                replies[i] = reply
+        return replies
 
     def _generate_one(self, r: GenRequest) -> Outcome:
-        if not self.is_api and r.temperature > 0:
+        if not self.is_api:
             return self._finish(r, self._texts([r])[0])
         return self._finish(r, self.lm.generate_until([self._instance(r)], disable_tqdm=True)[0])
 
-    def _finish(self, r: GenRequest, text: Any) -> Outcome:
+    def _finish(self, r: GenRequest, reply: Any) -> Outcome:
+        from psm_eval.backends.hf import Generated
+
+        ended = reply if isinstance(reply, Generated) else None
+        text = ended.text if ended is not None else reply
+        stop = ended.stop if ended is not None else None
         if text is None or text == NULL_COMPLETION:
             return Outcome.failure("empty_response", "the server returned no completion (null content)")
         if not isinstance(text, str):
             return Outcome.failure("malformed_response", f"expected text, got {type(text).__name__}")
         if self.is_api:
             # servers may ignore stop sequences (lm-eval sends at most 4); enforce ours
-            cuts = [text.index(s) for s in r.until if s and s in text]
-            text = text[: min(cuts)] if cuts else text
+            cuts = sorted((text.index(s), s) for s in r.until if s and s in text)
+            text, stop = (text[:cuts[0][0]], cuts[0][1]) if cuts else (text, None)
         if len(text) > MAX_REPLY_CHARS:  # cut by psm_eval, so it ended by length (and is not counted: 50 MB)
             return Outcome(ok=True, output=text[:MAX_REPLY_CHARS], finish="length", capped_from=len(text))
         finish: Literal["stop", "length"] | None = None
-        if self.tokenizer is not None:
+        if ended is not None:
+            finish = "length" if ended.stop is None else "stop"
+        elif self.tokenizer is not None:
             finish = "length" if self.probe.count(text) >= r.max_gen_toks else "stop"
-        return Outcome(ok=True, output=text, finish=finish)
+        raw = ended.raw if ended is not None and ended.raw != text else None
+        return Outcome(ok=True, output=text, finish=finish, stop_sequence=stop, raw_output=raw,
+                       after_stop=ended.after if ended is not None else None)
 
     # ---- loglikelihood -------------------------------------------------------------------
 

@@ -110,6 +110,10 @@ class Generation(_Strict):
     """Extra stop sequences, on top of the renderer's end-of-turn stops."""
     repeats: int = Field(1, ge=1, le=1000)
     """Replies per prompt (k samples for persona mixture; needs temperature > 0 to differ)."""
+    look_past_stop: int = Field(0, ge=0, le=64)
+    """After the stop fires, generate this many more tokens (stored as `after_stop`, never part of the
+    reply) to see whether the model would have gone on to write the user's next turn (frame integrity;
+    in-process models only)."""
 
     @field_validator("temperature", "top_p", mode="before")
     @classmethod
@@ -172,8 +176,10 @@ class Task:
 
     @property
     def spec_hash(self) -> str:
-        """sha256 of every spec field that shapes a request, and of the data (see `request_spec`)."""
-        body = json.dumps({"spec": request_spec(self.spec), "data": self.data_hash}, sort_keys=True, ensure_ascii=False)
+        """sha256 of every spec field that shapes a request and is not at its default, and of the data: a
+        field psm_eval adds later with a default that keeps today's requests leaves the hash as it was."""
+        fields = request_spec(self.spec, exclude_defaults=True)
+        body = json.dumps({"spec": fields, "data": self.data_hash}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -181,9 +187,10 @@ class Task:
 NOT_REQUEST_FIELDS = ("description", "category", "scorers", "version")
 
 
-def request_spec(spec: TaskSpec) -> dict[str, Any]:
+def request_spec(spec: TaskSpec, *, exclude_defaults: bool = False) -> dict[str, Any]:
     """The task spec's fields that shape requests (data source, fields, kind, mode, generation)."""
-    return {k: v for k, v in spec.model_dump(mode="json").items() if k not in NOT_REQUEST_FIELDS}
+    data = spec.model_dump(mode="json", exclude_defaults=exclude_defaults)
+    return {k: v for k, v in data.items() if k not in NOT_REQUEST_FIELDS}
 
 
 def changed_fields(before: Any, after: Any, at: str = "") -> list[str]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import model_serializer
-
 from psm_eval.records.base import Record
 
 __all__ = ["GENERATIONS", "PromptRecord", "GenSettings", "ErrorInfo", "GenerationRecord", "record_key"]
@@ -36,15 +34,20 @@ class PromptRecord(Record):
     """sha256 of the template source that produced the prompt."""
     stop: list[str]
     """Stop sequences that end the assistant's turn in this rendering."""
+    postprocess: list[str] = []
+    """Clean-ups the renderer declares for a raw reply (`strip_fences` for URIAL); written only when any."""
 
-    @model_serializer(mode="wrap")
-    def _one_body(self, handler: Any) -> dict[str, Any]:
-        # a prompt is text or messages, never both: the absent one is not written
-        data: dict[str, Any] = handler(self)
-        for name in ("text", "messages"):
-            if data.get(name) is None:
-                data.pop(name, None)
-        return data
+    def to_json(self) -> dict[str, Any]:
+        return _prompt_json(self.model_dump(mode="json"))
+
+
+def _prompt_json(data: dict[str, Any]) -> dict[str, Any]:
+    """A prompt is text or messages, never both: the absent one is not written; nor an empty postprocess.
+    (Plain Python after `model_dump`, not a pydantic serializer hook: a Ctrl-C landing inside such a hook
+    comes out as a serialization error instead of a KeyboardInterrupt, and the run would not end
+    `cancelled`.)"""
+    return {k: v for k, v in data.items()
+            if not ((k in ("text", "messages") and v is None) or (k == "postprocess" and not v))}
 
 
 class GenSettings(Record):
@@ -57,6 +60,8 @@ class GenSettings(Record):
     """Stop sequences sent (the renderer's end-of-turn stops, then the task's own)."""
     seed: int
     """The request's own seed (from the run seed and the record key)."""
+    look_past: int = 0
+    """Tokens generated past the stop to see what the model would have written next (`after_stop`)."""
 
 
 class ErrorInfo(Record):
@@ -100,7 +105,24 @@ class GenerationRecord(Record):
     """The outcome came from the response cache (an identical request to the identical model)."""
     capped_from: int | None = None
     """The reply's length in characters before it was cut to the stored-reply cap; None: stored whole."""
+    stop_sequence: str | None = None
+    """What ended the reply: the stop sequence that fired (`\nUser:`), or the model's end-of-sequence token
+    (`</s>`, `<|end|>`); None when it ran to max_gen_toks or the backend cannot tell (an API server that
+    stopped by itself)."""
+    raw_output: str | None = None
+    """The reply as generated, where it differs from `output`: decoded with special tokens kept (a control
+    token the model wrote, such as `<|user|>`, is visible here) and before the renderer's declared
+    post-processing (URIAL's fences)."""
+    after_stop: str | None = None
+    """What the model went on to write past the stop, special tokens kept (tasks with
+    `generation.look_past_stop`): whether it would have written the user's next turn."""
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        if data["prompt"] is not None:
+            data["prompt"] = _prompt_json(data["prompt"])
+        return data

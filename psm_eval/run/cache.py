@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS file_digests (path TEXT NOT NULL, size INTEGER NOT NU
                                          PRIMARY KEY (path, size, mtime_ns, ino, ctime_ns));
 """
 _OUTCOME_FIELDS = {f.name for f in dataclasses.fields(Outcome)} - {"cached"}
+# Part of every key: bumped whenever what an outcome holds changes, so an older row (without the newer
+# fields: how a reply ended, its raw text) never answers for a request that would now record them.
+CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -149,13 +152,15 @@ class CachedBackend:
         self.misses = 0
 
     def _key(self, kind: str, body: dict[str, Any]) -> str:
-        return hashlib.sha256(dumps({"model": self._model, "kind": kind, **body}).encode()).hexdigest()
+        return hashlib.sha256(dumps({"format": CACHE_FORMAT, "model": self._model, "kind": kind,
+                                     **body}).encode()).hexdigest()
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Outcome]:
         # a sampled reply is this request's own only where sampling is seeded per request
         keys = [None if r.temperature > 0 and not self.capabilities.per_request_seed else
                 self._key("generate", {"prompt": _prompt(r), "max_gen_toks": r.max_gen_toks, "seed": r.seed,
-                                       "temperature": r.temperature, "top_p": r.top_p, "until": list(r.until)})
+                                       "temperature": r.temperature, "top_p": r.top_p, "until": list(r.until),
+                                       **({"look_past": r.look_past} if r.look_past else {})})
                 for r in requests]
         return self._serve(requests, keys, self.inner.generate)
 

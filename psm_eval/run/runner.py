@@ -35,7 +35,7 @@ from psm_eval.records import (
     record_key,
     write_manifest,
 )
-from psm_eval.render import Renderer, make_renderer
+from psm_eval.render import Renderer, make_renderer, postprocess
 from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir, open_cache
 from psm_eval.run.config import stored_config
 from psm_eval.run.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
@@ -362,6 +362,7 @@ def _request(ctx: _Arm, job: Job, prompt: Prompt) -> GenRequest | LLRequest:
                          continuations=tuple(prompt.answer_prefix + c for c in job.sample.choices))
     g = job.task.spec.generation
     return GenRequest(key=job.key, prompt=prompt, max_gen_toks=ctx.arm.max_gen_toks or g.max_gen_toks,
+                      look_past=g.look_past_stop,
                       temperature=_temperature(ctx, job.task),
                       top_p=ctx.arm.top_p if ctx.arm.top_p is not None else g.top_p,
                       until=tuple(dict.fromkeys((*prompt.stop, *g.until))), seed=request_seed(ctx.seed, job.key))
@@ -370,18 +371,24 @@ def _request(ctx: _Arm, job: Job, prompt: Prompt) -> GenRequest | LLRequest:
 def _store(ctx: _Arm, job: Job, request: GenRequest | LLRequest | None, outcome: Outcome) -> None:
     """Append the job's record: what was sent (if anything) and what came back."""
     prompt = request.prompt if request is not None else None
+    output, raw = (outcome.output, outcome.raw_output) if outcome.ok else (None, None)
+    if output is not None and prompt is not None and prompt.postprocess:  # declared by the renderer (URIAL)
+        cleaned = postprocess(output, prompt.postprocess)
+        output, raw = cleaned, (raw if raw is not None else output) if cleaned != output else raw
     record = GenerationRecord(
         key=job.key, task=job.task.name, task_version=job.task.version, sample_id=job.sample.id, arm=ctx.arm.name,
         turn=job.turn, repeat=job.repeat, kind=job.kind,
         prompt=PromptRecord(**prompt.to_json()) if prompt is not None else None,
         gen=GenSettings(max_gen_toks=request.max_gen_toks, temperature=request.temperature, top_p=request.top_p,
-                        until=list(request.until), seed=request.seed) if isinstance(request, GenRequest) else None,
+                        until=list(request.until), seed=request.seed, look_past=request.look_past)
+        if isinstance(request, GenRequest) else None,
         continuations=list(request.continuations) if isinstance(request, LLRequest) else None,
-        status="ok" if outcome.ok else "failed", output=outcome.output if outcome.ok else None,
+        status="ok" if outcome.ok else "failed", output=output,
         finish=outcome.finish,
         logprobs=[(ll, greedy) for ll, greedy in outcome.logprobs] if outcome.logprobs is not None else None,
         error=None if outcome.ok else ErrorInfo(kind=outcome.error_kind or "backend_error", message=outcome.error),
-        attempts=outcome.attempts, cached=outcome.cached, capped_from=outcome.capped_from)
+        attempts=outcome.attempts, cached=outcome.cached, capped_from=outcome.capped_from,
+        stop_sequence=outcome.stop_sequence, raw_output=raw, after_stop=outcome.after_stop)
     ctx.store.append(record)
     ctx.done[record.key] = (record.status, record.output)
     if ctx.bar is not None:
