@@ -178,7 +178,7 @@ def test_persona_selection_and_self_report(summary: dict) -> None:
 
 
 def test_token_shift_runs_end_to_end(organism_run: Path, summary: dict) -> None:
-    unshifted = _est(summary, "facts", "unshifted", arm_pair=["chat", "base"])
+    unshifted = _est(summary, "facts", "unshifted_aligntds", arm_pair=["chat", "base"])
     assert unshifted["n"] >= 10 and unshifted["estimate"] >= 0.5  # URIAL: most tokens are not shifted
     strata = [r["stratum"] for r in summary["records"] if r["scorer"] == "token_shift"]
     assert None in strata and {"by": "token_position", "value": "1"} in strata

@@ -163,16 +163,24 @@ def test_token_shift_end_to_end_on_real_models(run_dir: Path) -> None:
     scores = [s for s in read_jsonl(paths.scores) if s["scorer"] == "token_shift"]
     overall = [s for s in scores if s["stratum"] is None and s["value"] is not None]
     assert overall and all(s["arm"] in ("chat", "pirate") and s["other_arm"] == "base" for s in scores)
-    assert {s["unscored"] for s in scores if s["arm"] == "chat"} <= {"empty reply", "generation failed"}  # tiny chat: noise
+    shares = [s for s in scores if s["metric"].rsplit("_", 1)[0] in ("unshifted", "marginal", "shifted")]
+    assert {s["unscored"] for s in shares if s["arm"] == "chat"} <= {"empty reply", "generation failed"}  # tiny chat
     by_reply: dict[tuple, float] = {}
     for s in overall:
-        by_reply[(s["sample_id"], s["turn"])] = by_reply.get((s["sample_id"], s["turn"]), 0.0) + s["value"]
-    assert all(v == pytest.approx(1.0) for v in by_reply.values())
-    shifted = [s for s in overall if s["metric"] == "shifted"]
+        if s in shares:
+            by_reply[(s["arm"], s["sample_id"], s["turn"])] = by_reply.get((s["arm"], s["sample_id"], s["turn"]),
+                                                                           0.0) + s["value"]
+    assert by_reply and all(v == pytest.approx(1.0) for v in by_reply.values())
+    # both models run in-process: the distributions are compared at every position
+    kl = [s for s in overall if s["metric"] == "kl_aligntds"]
+    assert kl and all(s["value"] >= 0 for s in kl)
+    shifted = [s for s in overall if s["metric"] == "shifted_aligntds"]
     assert all(len(s["detail"]["tokens"]) == len(s["detail"]["ranks"]) > 0 for s in shifted)
     summary = json.loads(paths.summary.read_text())
     means = [r for r in summary["records"] if r["scorer"] == "token_shift" and r["statistic"] == "mean"]
     assert {r["arm_pair"][1] for r in means} == {"base"} and any(r["stratum"] == {"by": "token_position", "value": "1"} for r in means)
+    pooled = [r for r in summary["records"] if r["scorer"] == "token_shift" and r["statistic"] == "pooled"]
+    assert {r["metric"] for r in pooled} == {f"pooled_{c}_aligntds" for c in ("unshifted", "marginal", "shifted")}
     tokens = [row for t in summary["tables"] if t["name"] == "shifted_tokens" for row in t["rows"]]
     assert tokens and all(t["base_arm"] == "base" for t in tokens)
 

@@ -62,6 +62,9 @@ class _Tok:
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(chr(i) for i in ids)
 
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        return {"input_ids": [ord(c) for c in text]}
+
 
 class _Out:
     def __init__(self, logits):
@@ -80,9 +83,9 @@ class CharLM:
         self.max_length = max_length
         self._ctx = 0
 
-    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    def tok_encode(self, context: str) -> list[int]:
         self._ctx = len(context)
-        return [ord(c) for c in context], [ord(c) for c in continuation]
+        return [ord(c) for c in context]
 
     def model(self, ids):
         import torch
