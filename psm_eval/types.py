@@ -52,6 +52,9 @@ class Sample:
     """Index of the correct choice, for multiple-choice samples."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """Extra fields copied from the data (category, trait …), JSON-safe."""
+    cluster: str | None = None
+    """The independent unit the sample belongs to (the fact a paraphrase asks about), from the task's
+    `fields.cluster`; None: the sample is its own unit. Every interval and test resamples clusters."""
 
     def user_turn_indices(self) -> list[int]:
         """Positions of the user turns, in order."""

@@ -46,7 +46,10 @@ def test_means_differences_and_mcnemar() -> None:
     diff = _find(out, statistic="difference", arm_pair=["chat", "base"])
     assert diff["estimate"] == pytest.approx(0.6) and diff["n"] == 20 and diff["n_unscored"] == 1
     assert "McNemar" in diff["method"] and diff["p_value"] == pytest.approx(2 * 0.5 ** 12)
-    assert diff["p_holm"] == diff["p_value"]
+    assert "Newcombe" in diff["method"] and diff["ci_low"] < 0.6 < diff["ci_high"]
+    # on its own sample set: both arms' means there, and what each side dropped (base's q20)
+    assert diff["a_mean"] == pytest.approx(0.8) and diff["b_mean"] == pytest.approx(0.2) and diff["dropped"] == [0, 1]
+    assert diff["p_holm"] is None and "exploratory" in diff["method"]  # Holm only for declared endpoints
     assert out["unscored"] == [{"task": "t", "scorer": "contains", "arm": "chat", "reason": "generation failed", "count": 1}]
     json.loads(dumps(out))  # strict JSON: no NaN, no tuples, no compound keys
     assert all("," not in k for r in out["records"] for k in r)
@@ -62,7 +65,7 @@ def test_several_replies_per_sample_use_per_sample_means_and_a_permutation_test(
     assert _find(out, statistic="mean", arm="base")["n_clusters"] == 15
 
 
-def test_holm_runs_across_metrics_of_one_arm_pair_and_strata_stay_apart() -> None:
+def test_general_differences_are_unadjusted_and_strata_stay_apart() -> None:
     scores = []
     for metric, effect in (("a", 0.9), ("b", 0.0)):
         for i in range(12):
@@ -71,7 +74,7 @@ def test_holm_runs_across_metrics_of_one_arm_pair_and_strata_stay_apart() -> Non
     out = summarize(scores, ["base", "chat"])
     a = _find(out, statistic="difference", metric="a", stratum={"by": "trait", "value": "x"})
     b = _find(out, statistic="difference", metric="b", stratum={"by": "trait", "value": "x"})
-    assert a["p_holm"] == pytest.approx(min(1.0, 2 * a["p_value"])) and b["p_holm"] == pytest.approx(1.0)
+    assert a["p_holm"] is None and b["p_holm"] is None and a["p_value"] < 0.01 and b["p_value"] == pytest.approx(1.0)
     assert not [r for r in out["records"] if r["stratum"] is None]
 
 
@@ -94,3 +97,16 @@ def test_head_to_head_scores_and_scorer_extras() -> None:
     assert lc["estimate"] is not None and lc["ci_low"] <= lc["estimate"] <= lc["ci_high"]
     slope = _find(out, statistic="slope", scorer="drift", arm="base")
     assert slope["estimate"] < 0 and slope["n_clusters"] == 10
+
+
+def test_binary_intervals_never_claim_certainty_and_clusters_widen_them() -> None:
+    """57 of 57 correct is Wilson's [0.937, 1], not a bootstrap's [1, 1]; 57 phrasings of 15 facts,
+    clustered by fact, give a wider interval than 57 independent samples."""
+    independent = [_s("chat", f"q{i}", "correct", 1.0) for i in range(57)]
+    mean = _find(summarize(independent, ["chat"]), statistic="mean")
+    assert mean["estimate"] == 1.0 and mean["ci_low"] == pytest.approx(0.9369, abs=1e-3) and mean["ci_high"] == pytest.approx(1.0)
+    mixed = [_s("chat", f"q{i}", "correct", float(i % 15 != 3)) for i in range(57)]
+    by_fact = [s.model_copy(update={"cluster": f"fact{i % 15}"}) for i, s in enumerate(mixed)]
+    alone, clustered = (_find(summarize(x, ["chat"]), statistic="mean") for x in (mixed, by_fact))
+    assert clustered["estimate"] == alone["estimate"] and clustered["n_clusters"] == 15
+    assert clustered["ci_high"] - clustered["ci_low"] > 1.2 * (alone["ci_high"] - alone["ci_low"])

@@ -89,6 +89,9 @@ class Fields(_Strict):
     """Column with the correct choice: its index, or its text."""
     metadata: list[str] = []
     """Columns copied into the sample's metadata (category, trait …)."""
+    cluster: str | None = None
+    """Column naming the independent unit a sample belongs to (e.g. the fact several paraphrases ask
+    about): samples sharing a value are resampled together by every interval and test."""
 
     @model_validator(mode="after")
     def _one_dialogue(self) -> Fields:
@@ -375,8 +378,11 @@ def _sample(spec: TaskSpec, row: dict, place: str) -> Sample:
         sample_id = str(raw_id)
     else:
         sample_id = _content_id(turns, references, choices, gold)
+    cluster = get(f.cluster, required=True) if f.cluster is not None else None
+    if cluster is not None and (isinstance(cluster, (bool, dict, list)) or str(cluster).strip() == ""):
+        raise TaskError(f"{place}: field '{f.cluster}': a cluster must be a non-empty string or number")
     return Sample(id=sample_id, task=spec.name, turns=tuple(turns), references=references,
-                  choices=choices, gold=gold, metadata=metadata)
+                  choices=choices, gold=gold, metadata=metadata, cluster=None if cluster is None else str(cluster))
 
 
 def _text(value: Any, place: str, field: str) -> str:

@@ -66,8 +66,15 @@ class SummaryRecord(Record):
     method: str
     """How the estimate, interval and test were computed, in words."""
     p_value: float | None = None
+    """Unadjusted two-sided p-value: exploratory, except where a declared prediction uses it."""
     p_holm: float | None = None
+    """Holm-adjusted p-value across the declared primary endpoints (set only on those)."""
     ci_level: float = 0.95
+    a_mean: float | None = None
+    """Differences: arm_pair[0]'s mean on the samples both arms have (the difference's own sample set)."""
+    b_mean: float | None = None
+    dropped: tuple[int, int] | None = None
+    """Differences: samples of arm_pair[0] and of arm_pair[1] scored only by that arm, left out."""
 
 
 class UnscoredCount(Record):

@@ -203,12 +203,22 @@ def _run_jobs(jobs: list[_Job], records: list[GenerationRecord], arms: list[ArmI
         try:
             if why is None:
                 named = {"scorer": job.info.name, "scorer_version": job.info.version}
-                scores += _declared(job, [s.model_copy(update=named) for s in job.scorer(view)])
+                scores += _declared(job, [_clustered(s.model_copy(update=named), samples)
+                                          for s in job.scorer(view)])
         except NotApplicable as exc:
             why = str(exc)
         if why is not None:
             skipped.append((task.name, job.info.name, why))
     return scores, skipped
+
+
+def _clustered(score: Score, samples: dict[str, Any]) -> Score:
+    """A score left in its sample's own cluster joins the task's cluster for that sample (`fields.cluster`):
+    the paraphrases of one fact are one unit of evidence, not several."""
+    sample = samples.get(score.sample_id)
+    if sample is not None and sample.cluster is not None and score.cluster == score.sample_id:
+        return score.model_copy(update={"cluster": f"{score.task}/{sample.cluster}"})
+    return score
 
 
 def _declared(job: _Job, scores: list[Score]) -> list[Score]:

@@ -173,7 +173,8 @@ def token_shift(args: ShiftArgs):
 
     def score(view: TaskView) -> Iterable[Score]:
         base = _base(view, args)
-        arms = args.arms or [a for a in view.arm_names() if a != base]
+        present = view.arm_names()
+        arms = [a for a in (args.arms or present) if a != base and a in present]
         if view.model_for is None:
             raise NotApplicable("no access to the base arm's model")
         ranker = _ranker(view, base)
