@@ -360,9 +360,9 @@ def _request(ctx: _Arm, job: Job, prompt: Prompt) -> GenRequest | LLRequest:
     if job.kind == "loglikelihood":
         return LLRequest(key=job.key, prompt=prompt,
                          continuations=tuple(prompt.answer_prefix + c for c in job.sample.choices))
-    g = job.task.spec.generation
+    g = job.task.spec.generation.for_sample(job.sample)  # a per-category setting (MT-Bench) beats the task's
     return GenRequest(key=job.key, prompt=prompt, max_gen_toks=ctx.arm.max_gen_toks or g.max_gen_toks,
-                      temperature=_temperature(ctx, job.task),
+                      temperature=ctx.arm.temperature if ctx.arm.temperature is not None else g.temperature,
                       top_p=ctx.arm.top_p if ctx.arm.top_p is not None else g.top_p,
                       until=tuple(dict.fromkeys((*prompt.stop, *g.until))), seed=request_seed(ctx.seed, job.key))
 
