@@ -30,7 +30,7 @@ def metric(name: str, family: str, direction: str, kind: str, description: str, 
                       description=description, **extra)
 
 FAMILIES = ("accuracy", "choice", "signals", "frame", "paraphrase", "drift", "mixture", "helpfulness", "shift",
-            "truthfulqa")
+            "truthfulqa", "ifeval")
 
 
 class NoArgs(BaseModel):
