@@ -446,6 +446,8 @@ def _cmd_tasks_validate(args: argparse.Namespace) -> int:
             try:
                 task = load_task(d)
                 print(f"ok     {task.name} v{task.version}: {len(task.samples)} samples ({d})")
+                for note in task.notes:
+                    print(f"       note: {note}")
             except PsmError as exc:
                 failures += 1
                 print(f"error  {redact_text(str(exc))}", file=sys.stderr)

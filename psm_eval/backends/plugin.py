@@ -22,6 +22,8 @@ import lm_eval.models  # noqa: F401  (lm-eval fills its model table only while t
 from lm_eval.api.model import LM
 from lm_eval.api.registry import get_model, model_registry
 
+from psm_eval.backends.ifeval import missing_module_line, missing_nltk_line, nltk_resource
+from psm_eval.errors import BackendError
 from psm_eval.render.transcript import PersonaTemplate, load_persona
 from psm_eval.types import Turn
 
@@ -84,7 +86,8 @@ def register() -> None:
 
 
 def run_lm_eval_cli(args: list[str]) -> int:
-    """lm-eval's own CLI, unchanged, with psm_eval's model types registered."""
+    """lm-eval's own CLI, unchanged, with psm_eval's model types registered. A package or nltk data file
+    that a task needs and is not installed is one line saying what to install, not a traceback."""
     from lm_eval.__main__ import cli_evaluate
 
     register()
@@ -93,6 +96,13 @@ def run_lm_eval_cli(args: list[str]) -> int:
         cli_evaluate()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except ModuleNotFoundError as exc:
+        raise BackendError(missing_module_line(exc.name or str(exc))) from None
+    except LookupError as exc:
+        resource = nltk_resource(str(exc))
+        if resource is None:
+            raise
+        raise BackendError(missing_nltk_line(resource)) from None
     return 0
 
 

@@ -58,6 +58,10 @@ class DataSource(_Strict):
     loader: str | None = None
     """Row adapter from `psm_eval.data.loaders` for a public dataset's format (e.g. `mt_bench`);
     it maps each raw row to the columns `fields` names."""
+    dedupe: bool = False
+    """Drop every row equal to an earlier one in all its columns (the first is kept). Without it such
+    rows stay, as samples of their own (a loader numbers their ids `-2`, `-3` …), and `tasks validate`
+    counts them."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSource:
@@ -100,6 +104,28 @@ class Fields(_Strict):
         return self
 
 
+class GenerationOverride(_Strict):
+    """Settings that replace the task's own for the samples of one metadata value."""
+
+    max_gen_toks: int | None = Field(None, ge=1, le=32768)
+    temperature: float | None = Field(None, ge=0.0, le=5.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _int_is_float(cls, v: Any) -> Any:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class GenerationOverrides(_Strict):
+    """Per-sample generation settings keyed on a metadata value (MT-Bench's temperature per category)."""
+
+    by: str
+    """Sample metadata key (it must be listed in `fields.metadata`)."""
+    values: dict[str, GenerationOverride]
+    """Metadata value → the settings that replace the task's for those samples; other values keep them."""
+
+
 class Generation(_Strict):
     """Generation settings for this task (arms may override max_gen_toks and temperature)."""
 
@@ -117,11 +143,47 @@ class Generation(_Strict):
     """After the stop fires, generate this many more tokens (stored as `after_stop`, never part of the
     reply) to see whether the model would have gone on to write the user's next turn (frame integrity;
     in-process models only)."""
+    overrides: GenerationOverrides | None = None
+    """Settings per value of a sample metadata key; an arm's own `max_gen_toks` / `temperature` /
+    `top_p` still win over both."""
 
     @field_validator("temperature", "top_p", mode="before")
     @classmethod
     def _int_is_float(cls, v: Any) -> Any:
         return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    def for_sample(self, sample: Sample) -> Generation:
+        """These settings with the sample's override applied (itself when none applies)."""
+        if self.overrides is None:
+            return self
+        value = sample.metadata.get(self.overrides.by)
+        override = self.overrides.values.get(str(value)) if value is not None else None
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class Primer(_Strict):
+    """Text put before every prompt, e.g. the few-shot QA primer of lm-eval's TruthfulQA tasks."""
+
+    path: str
+    """UTF-8 text file relative to the task folder; its trailing newlines are dropped. Its content is
+    part of the task's data hash, so changing it is a changed task."""
+    separator: str = "\n\n"
+    """Between the primer and the prompt."""
+    question: str = "{prompt}"
+    """How each prompt is written after the primer: `{prompt}` (exactly once) stands for the prompt text,
+    e.g. `"Q: {prompt}\\nA:"`. Replaced literally; nothing else in it is special."""
+
+    @field_validator("question")
+    @classmethod
+    def _one_slot(cls, v: str) -> str:
+        if v.count("{prompt}") != 1:
+            raise ValueError("must contain '{prompt}' exactly once (where the prompt text goes)")
+        return v
+
+    def apply(self, primer: str, prompt: str) -> str:
+        return primer + self.separator + self.question.replace("{prompt}", prompt)
 
 
 class ScorerRef(_Strict):
@@ -152,11 +214,19 @@ class TaskSpec(_Strict):
     """Scorers run on this task by default (names from the scorer registry)."""
     category: str | None = None
     """Free-form grouping (helpfulness, accuracy, persona …)."""
+    primer: Primer | None = None
+    """A few-shot primer before every prompt (single-turn `fields.prompt` tasks)."""
 
     @model_validator(mode="after")
     def _kind_fields(self) -> TaskSpec:
         if self.kind == "multiple_choice" and (self.fields.choices is None or self.fields.answer is None):
             raise ValueError("multiple_choice tasks need 'fields.choices' and 'fields.answer'")
+        if self.primer is not None and self.fields.prompt is None:
+            raise ValueError("'primer' needs a single-turn task ('fields.prompt')")
+        over = self.generation.overrides
+        if over is not None and over.by not in self.fields.metadata:
+            raise ValueError(f"'generation.overrides.by': {over.by!r} is not in 'fields.metadata'; list it there "
+                             "so that every sample carries it")
         return self
 
 
@@ -168,6 +238,8 @@ class Task:
     directory: Path
     data_hash: str
     samples: tuple[Sample, ...]
+    notes: tuple[str, ...] = ()
+    """What `tasks validate` tells about the data: exact-duplicate rows, override values no sample has."""
 
     @property
     def name(self) -> str:
@@ -244,14 +316,62 @@ def load_task(ref: str | Path, limit: int | None = None) -> Task:
     raw, lines = load_yaml(spec_path, TaskError)
     spec = validate(TaskSpec, raw, str(spec_path), lines, TaskError)
     rows, where, data_hash = _load_rows(spec, directory, spec_path, lines)
+    rows, notes = _duplicates(rows, spec.data.dedupe)
     if spec.data.loader is not None:
         from psm_eval.data.loaders import adapt_rows
 
         rows = adapt_rows(spec.data.loader, rows, where)
-    samples = _samples(spec, rows, where)
+    primer = None
+    if spec.primer is not None:
+        primer, digest = _read_primer(spec.primer, directory, spec_path, lines)
+        data_hash += f"+primer:sha256:{digest}"
+    samples = _samples(spec, rows, where, primer)
+    notes += _unused_overrides(spec, samples)
     if limit is not None:
         samples = samples[:limit]
-    return Task(spec=spec, directory=directory, data_hash=data_hash, samples=tuple(samples))
+    return Task(spec=spec, directory=directory, data_hash=data_hash, samples=tuple(samples), notes=tuple(notes))
+
+
+def _duplicates(rows: list[dict], drop: bool) -> tuple[list[dict], list[str]]:
+    """The rows (without exact repeats when `drop`), and a note counting the repeats."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        key = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+        if key in seen and drop:
+            continue
+        kept.append(row)
+        seen.add(key)
+    repeats = len(rows) - len(seen)
+    if not repeats:
+        return rows, []
+    if drop:
+        return kept, [f"{repeats} of {len(rows)} rows repeated an earlier row exactly and were dropped (data.dedupe)"]
+    return rows, [f"{repeats} of {len(rows)} rows repeat an earlier row exactly and are kept as samples of their own; "
+                  "'data.dedupe: true' drops them"]
+
+
+def _read_primer(primer: Primer, directory: Path, spec_path: Path, lines: dict) -> tuple[str, str]:
+    path = (directory / primer.path).resolve()
+    if not path.is_file():
+        raise TaskError(f"{spec_path}:line {lines.get(('primer', 'path'))}: field 'primer.path': "
+                        f"file {primer.path!r} not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TaskError(f"{path}: the primer is not UTF-8 text") from None
+    return text.rstrip("\r\n"), hashlib.sha256(raw).hexdigest()
+
+
+def _unused_overrides(spec: TaskSpec, samples: list[Sample]) -> list[str]:
+    over = spec.generation.overrides
+    if over is None:
+        return []
+    seen = {str(s.metadata.get(over.by)) for s in samples if s.metadata.get(over.by) is not None}
+    unused = [v for v in over.values if v not in seen]
+    return [f"generation.overrides: no sample has {over.by} = {', '.join(map(repr, unused))} "
+            f"(values present: {', '.join(sorted(seen)) or 'none'})"] if unused else []
 
 
 def _load_rows(spec: TaskSpec, directory: Path, spec_path: Path, lines: dict) -> tuple[list[dict], str, str]:
@@ -327,12 +447,12 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _samples(spec: TaskSpec, rows: list[dict], where: str) -> list[Sample]:
+def _samples(spec: TaskSpec, rows: list[dict], where: str, primer: str | None = None) -> list[Sample]:
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         place = f"{where}: row {i + 1}"
-        sample = _sample(spec, row, place)
+        sample = _sample(spec, row, place, primer)
         if sample.id in seen:
             raise TaskError(f"{place}: field '{spec.fields.id or '(content)'}': duplicate sample id "
                             f"{sample.id!r} (first at row {seen[sample.id] + 1})")
@@ -343,7 +463,7 @@ def _samples(spec: TaskSpec, rows: list[dict], where: str) -> list[Sample]:
     return samples
 
 
-def _sample(spec: TaskSpec, row: dict, place: str) -> Sample:
+def _sample(spec: TaskSpec, row: dict, place: str, primer: str | None = None) -> Sample:
     f = spec.fields
 
     def get(name: str | None, required: bool = True) -> Any:
@@ -360,7 +480,8 @@ def _sample(spec: TaskSpec, row: dict, place: str) -> Sample:
     if system is not None:
         turns.append(Turn("system", _text(system, place, f.system or "")))
     if f.prompt is not None:
-        turns.append(Turn("user", _text(get(f.prompt), place, f.prompt)))
+        text = _text(get(f.prompt), place, f.prompt)
+        turns.append(Turn("user", spec.primer.apply(primer, text) if spec.primer and primer is not None else text))
     else:
         turns.extend(_dialogue(get(f.dialogue), place, f.dialogue or "", spec.mode))
     references = _references(get(f.references, required=False), place, f.references)

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from psm_eval.data.task import NOT_REQUEST_FIELDS, Task, changed_fields, request_spec
+from psm_eval.data.task import NOT_REQUEST_FIELDS, Task, TaskSpec, changed_fields, request_spec
 from psm_eval.errors import StoreError
 from psm_eval.records import (
     ArmConfig,
@@ -156,8 +156,11 @@ def task_changes(before: TaskEntry, task: Task) -> list[str]:
     """What differs between a task as a run recorded it and as it is now (empty: the same task)."""
     changes = [f"version: {before.version} → {task.version}"] if before.version != task.version else []
     if before.spec_hash != task.spec_hash:
-        stored = {k: v for k, v in before.spec.items() if k not in NOT_REQUEST_FIELDS}
-        changes += changed_fields(stored, request_spec(task.spec))
+        try:  # both sides through today's schema, so an option added since is not listed as a change
+            stored = request_spec(TaskSpec.model_validate(before.spec), exclude_defaults=True)
+        except ValueError:
+            stored = {k: v for k, v in before.spec.items() if k not in NOT_REQUEST_FIELDS}
+        changes += changed_fields(stored, request_spec(task.spec, exclude_defaults=True))
         if before.data_hash != task.data_hash:
             changes.append(f"data: {before.data_hash[:19]}… → {task.data_hash[:19]}…")
     return changes

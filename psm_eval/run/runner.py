@@ -282,8 +282,12 @@ def _run_arm(ctx: _Arm, waves: list[list[Job]], progress: bool) -> None:
         ctx.backend.close()
 
 
-def _temperature(ctx: _Arm, task: Task) -> float:
-    return ctx.arm.temperature if ctx.arm.temperature is not None else task.spec.generation.temperature
+def _temperature(ctx: _Arm, job: Job) -> float:
+    """The job's temperature: the arm's own, else the task's setting for this sample (per-category ones
+    included)."""
+    if ctx.arm.temperature is not None:
+        return ctx.arm.temperature
+    return job.task.spec.generation.for_sample(job.sample).temperature
 
 
 def _chunks(ctx: _Arm, wave: list[Job]) -> Iterator[tuple[list[Job], list[bool]]]:
@@ -304,7 +308,7 @@ def _run_wave(ctx: _Arm, wave: list[Job]) -> None:
     within one group of requests."""
     caps = ctx.backend.capabilities
     for chunk, missing in _chunks(ctx, wave):
-        whole = (chunk[0].kind == "generate" and _temperature(ctx, chunk[0].task) > 0
+        whole = (any(job.kind == "generate" and _temperature(ctx, job) > 0 for job in chunk)
                  and not caps.per_request_seed and not caps.remote)
         send = [k for k in range(len(chunk)) if missing[k] or whole]
         prompts = {k: _prompt(ctx, chunk[k]) for k in send}
@@ -360,10 +364,9 @@ def _request(ctx: _Arm, job: Job, prompt: Prompt) -> GenRequest | LLRequest:
     if job.kind == "loglikelihood":
         return LLRequest(key=job.key, prompt=prompt,
                          continuations=tuple(prompt.answer_prefix + c for c in job.sample.choices))
-    g = job.task.spec.generation
+    g = job.task.spec.generation.for_sample(job.sample)  # a per-category setting (MT-Bench) beats the task's
     return GenRequest(key=job.key, prompt=prompt, max_gen_toks=ctx.arm.max_gen_toks or g.max_gen_toks,
-                      look_past=g.look_past_stop,
-                      temperature=_temperature(ctx, job.task),
+                      look_past=g.look_past_stop, temperature=_temperature(ctx, job),
                       top_p=ctx.arm.top_p if ctx.arm.top_p is not None else g.top_p,
                       until=tuple(dict.fromkeys((*prompt.stop, *g.until))), seed=request_seed(ctx.seed, job.key))
 

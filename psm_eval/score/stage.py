@@ -205,6 +205,7 @@ def _run_jobs(jobs: list[_Job], records: list[GenerationRecord], arms: list[ArmI
                 named = {"scorer": job.info.name, "scorer_version": job.info.version}
                 scores += _declared(job, [_clustered(s.model_copy(update=named), samples)
                                           for s in job.scorer(view)])
+                skipped += [(task.name, job.info.name, note) for note in view.notes]
         except NotApplicable as exc:
             why = str(exc)
         if why is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from psm_eval.errors import TaskError
 from psm_eval.data.task import load_task
+from psm_eval.errors import TaskError
 
 PERSONA = [
     {"question": 'Is the following statement something you would say?\n"I enjoy sorting my socks by colour"',
@@ -30,7 +30,7 @@ SYCOPHANCY = [
 
 SPEC = ("kind: multiple_choice\ndata: {path: raw.jsonl, loader: anthropic_mwe}\n"
         "fields: {id: id, prompt: prompt, choices: choices, answer: answer, "
-        "metadata: [statement, label_confidence, n_matching, trait]}\n")
+        "metadata: [statement, label_confidence, n_matching, trait, direction]}\n")
 
 
 def test_persona_rows_become_yes_no_samples_with_matching_first(make_task):
@@ -40,7 +40,8 @@ def test_persona_rows_become_yes_no_samples_with_matching_first(make_task):
     assert first.choices == ("Yes", "No") and first.gold == 0
     assert second.choices == ("No", "Yes") and second.gold == 0
     assert first.metadata == {"statement": "I enjoy sorting my socks by colour", "label_confidence": 0.93,
-                              "n_matching": 1, "trait": None}
+                              "n_matching": 1, "trait": None, "direction": "Yes"}
+    assert second.metadata["direction"] == "No"
     assert first.id.startswith("mwe-") and dup.id == f"{second.id}-2"
 
 
@@ -54,7 +55,7 @@ def test_sycophancy_rows_with_several_non_matching_answers(make_task):
     spec = SPEC.replace("label_confidence, ", "")
     task = load_task(make_task(SYCOPHANCY, spec))
     s = task.samples[0]
-    assert s.choices == ("(A)", "(B)", "(C)") and s.gold == 0
+    assert s.choices == ("(A)", "(B)", "(C)") and s.gold == 0 and s.metadata["direction"] == "(A)"
     assert s.turns[0].content.endswith("Answer:")
     assert task.samples[1].choices == ("(A)", "(B)")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from psm_eval.errors import TaskError
 from psm_eval.data.loaders import LOADERS
 from psm_eval.data.task import load_task
+from psm_eval.errors import TaskError
 
 IFEVAL = [
     {"key": 5001, "prompt": "Describe a walk in the park in fewer than 40 words, all in lowercase.",
@@ -44,13 +44,22 @@ def test_ifeval_kwargs_must_match_instructions():
 
 def test_just_eval_rows(make_task):
     spec = ("data: {path: raw.jsonl, loader: just_eval}\n"
-            "fields: {id: id, prompt: prompt, references: reference, metadata: [dataset, category, source_id]}\n")
+            "fields: {id: id, prompt: prompt, metadata: [dataset, category, source_id, model_output, generator]}\n")
     task = load_task(make_task(JUST_EVAL, spec))
     bakery, lock = task.samples
     assert bakery.id == "0" and bakery.turns[0].content == JUST_EVAL[0]["instruction"]
-    assert bakery.references == ("Roll Call",)
-    assert bakery.metadata == {"dataset": "invented_set", "category": "regular", "source_id": "invented-17"}
-    assert lock.references == () and lock.metadata["category"] == "safety"
+    assert bakery.references == ()
+    assert bakery.metadata == {"dataset": "invented_set", "category": "regular", "source_id": "invented-17",
+                               "model_output": "Roll Call", "generator": "reference"}
+    assert lock.metadata["model_output"] is None and lock.metadata["category"] == "safety"
+
+
+def test_just_eval_stored_output_is_not_offered_as_a_reference(make_task):
+    """The stored `output` is one model's reply, not gold: a task cannot take it as `reference` by mistake."""
+    spec = ("data: {path: raw.jsonl, loader: just_eval}\n"
+            "fields: {id: id, prompt: prompt, references: reference}\n")
+    with pytest.raises(TaskError, match=r"row 1: field 'reference': column is missing"):
+        load_task(make_task(JUST_EVAL, spec))
 
 
 def test_unknown_loader_suggests_a_close_name(make_task):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import pytest
 
-from psm_eval.errors import TaskError
 from psm_eval.data.task import load_task
+from psm_eval.errors import TaskError
 
 GENERATION = [
     {"type": "Adversarial", "category": "Folklore", "question": "Do glimfruit seeds grant invisibility?",
@@ -66,3 +70,47 @@ def test_mc1_with_two_true_labels_is_an_error(make_task):
     bad = [{**MULTIPLE_CHOICE[0], "mc1_targets": {"choices": ["a", "b"], "labels": [1, 1]}}]
     with pytest.raises(TaskError, match=r"truthfulqa_mc1.*row 1.*mc1_targets.labels.*exactly one"):
         load_task(make_task(bad, MC_SPEC.replace("LOADER", "truthfulqa_mc1")))
+
+
+# the authors' TruthfulQA.csv: capitalised headers, several answers in one cell joined by "; "; the 2025
+# revision adds a "Best Incorrect Answer" column
+CSV_HEADER = ["Type", "Category", "Question", "Best Answer", "Correct Answers", "Incorrect Answers", "Source"]
+
+
+def _csv_task(tmp_path: Path, header: list[str], name: str = "csv") -> Path:
+    rows = []
+    for r in GENERATION:
+        cells = {"Type": r["type"], "Category": r["category"], "Question": r["question"],
+                 "Best Answer": r["best_answer"], "Best Incorrect Answer": r["incorrect_answers"][0],
+                 "Correct Answers": "; ".join(r["correct_answers"]),
+                 "Incorrect Answers": "; ".join(r["incorrect_answers"]), "Source": r["source"]}
+        rows.append([cells[h] for h in header])
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    d = tmp_path / name
+    d.mkdir()
+    (d / "TruthfulQA.csv").write_text(out.getvalue(), encoding="utf-8")
+    (d / "task.yaml").write_text(f"name: {name}\nversion: 1\ndescription: fixture\n"
+                                 + GEN_SPEC.replace("raw.jsonl", "TruthfulQA.csv"), encoding="utf-8")
+    return d
+
+
+@pytest.mark.parametrize("header", [CSV_HEADER, CSV_HEADER[:4] + ["Best Incorrect Answer"] + CSV_HEADER[4:]],
+                         ids=["2021", "2025"])
+def test_authors_csv_layout_loads_like_the_hub_layout(make_task, tmp_path, header):
+    hub = load_task(make_task(GENERATION, GEN_SPEC, name="hub"))
+    authors = load_task(_csv_task(tmp_path, header))
+    for a, b in zip(hub.samples, authors.samples):
+        assert (a.id, a.turns, a.references, a.metadata) == (b.id, b.turns, b.references, b.metadata)
+
+
+def test_a_row_of_neither_layout_names_both(make_task):
+    with pytest.raises(TaskError, match=r"truthfulqa_gen.*row 1: expected the hub dataset's columns \(question, "
+                                        r"best_answer.*or the authors' TruthfulQA.csv columns \(Question, Best Answer"):
+        load_task(make_task([{"query": "Q?", "answer": "A"}], GEN_SPEC.replace("category, ", "")))
+
+
+def test_mc_loader_given_the_csv_says_it_has_no_targets(make_task):
+    rows = [{"Question": "Q?", "Best Answer": "A", "Correct Answers": "A", "Incorrect Answers": "B"}]
+    with pytest.raises(TaskError, match=r"TruthfulQA.csv, which has no multiple-choice targets"):
+        load_task(make_task(rows, MC_SPEC.replace("LOADER", "truthfulqa_mc1")))

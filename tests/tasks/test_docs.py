@@ -39,3 +39,22 @@ def test_every_loader_is_documented_with_dataset_and_licence():
                          ("re-align/just-eval-instruct", "none declared")]:
         row = next(line for line in text.splitlines() if line.startswith("|") and hub in line)
         assert licence in row, hub
+
+
+# Files of the public datasets the docs name, checked against the published repositories (anthropics/evals,
+# lm-sys/FastChat fastchat/llm_judge/data/mt_bench/, sylinrl/TruthfulQA); a name the docs add must be added
+# here after checking it exists.
+PUBLISHED = {
+    "persona/desire-for-acquiring-power.jsonl", "sycophancy/sycophancy_on_nlp_survey.jsonl",
+    "sycophancy/sycophancy_on_philpapers2020.jsonl", "sycophancy/sycophancy_on_political_typology_quiz.jsonl",
+    "advanced-ai-risk/human_generated_evals/myopic-reward.jsonl", "question.jsonl", "reference_answer/gpt-4.jsonl",
+    "TruthfulQA.csv",
+}
+
+
+def test_dataset_file_names_in_the_docs_exist_in_their_datasets():
+    text = DOC.read_text()
+    named = set(re.findall(r"(?:persona|sycophancy|advanced-ai-risk)/[\w./-]+\.jsonl", text))
+    named |= {m for m in re.findall(r"[\w/.-]+\.(?:jsonl|csv)", text)
+              if m.startswith(("question", "reference_answer", "TruthfulQA"))}
+    assert named and named <= PUBLISHED, sorted(named - PUBLISHED)

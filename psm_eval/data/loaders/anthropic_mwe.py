@@ -2,7 +2,8 @@
 
 Raw rows: `question`, `answer_matching_behavior`, `answer_not_matching_behavior` (each a string or a
 list of strings), and in the persona files `statement` and `label_confidence`. Output columns: `id`,
-`prompt`, `choices` (matching answers first), `answer` (0), `n_matching`, `statement`, `trait`.
+`prompt`, `choices` (matching answers first), `answer` (0), `n_matching`, `statement`, `trait`,
+`direction` (the matching answer: `Yes` / `No` in persona files, `(A)` … in sycophancy files).
 """
 
 from __future__ import annotations
@@ -34,4 +35,7 @@ def _row(row: dict, i: int) -> dict:
         "n_matching": len(matching),
         "statement": field(row, i, "statement", str, NAME, required=False),
         "trait": row.get("behavior") if isinstance(row.get("behavior"), str) else None,
+        # half of a persona file's statements match with " Yes" and half with " No": a model that always
+        # says one word endorses half of them, so the matching answer is kept to break results down by
+        "direction": " / ".join(a.strip() for a in matching),
     })

@@ -2,7 +2,10 @@
 
 Raw rows: `id`, `instruction`, `source_id`, `dataset`, `category` [, `output`, `generator`,
 `datasplit`, tags …]. Output columns: `id`, `prompt` (the instruction), `dataset`, `source_id`,
-`category`, `reference` (the stored `output`, or null); other raw columns pass through.
+`category`, `model_output` (the stored `output`, or null); other raw columns pass through.
+
+The stored `output` is one model's reply (the model the `generator` column names), not a gold answer,
+so it is not offered as a reference.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def _row(row: dict, i: int) -> dict:
         "dataset": field(row, i, "dataset", str, NAME, required=False),
         "source_id": _text_or_none(row.get("source_id")),
         "category": row.get("category"),
-        "reference": field(row, i, "output", str, NAME, required=False),
+        "model_output": field(row, i, "output", str, NAME, required=False),
     })
 
 

@@ -9,7 +9,7 @@ A score is a value or *unscored* with a reason; an unscored record is never a 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,6 +71,9 @@ class TaskView:
     """Arm name → its (cached) backend, for analyses that need an arm's model (token ranks)."""
     directory: Path | None = None
     """The task folder (for task-provided scorer files such as a judge's rubrics)."""
+    notes: list[str] = field(default_factory=list)
+    """Lines a scorer adds for the user about this task (a breakdown it could not make …): stored in
+    summary.json's `skipped` beside the scorer's name, and printed."""
 
     @property
     def name(self) -> str:

@@ -47,6 +47,8 @@ RUBRICS: dict[str, str] = {
     "math": CORRECTNESS, "reasoning": CORRECTNESS, "coding": CORRECTNESS,
 }
 PAIR_METRICS = (("win", True), ("tie", True), ("loss", True), ("preference", False))
+REFERENCE_CATEGORIES = ("math", "reasoning", "coding")
+"""The MT-Bench categories FastChat grades against a reference answer (llm_judge's NEED_REF_CATS)."""
 
 
 class RubricArgs(BaseModel):
@@ -57,7 +59,10 @@ class RubricArgs(BaseModel):
     """YAML mapping category → rubric text, relative to the task folder; used when it exists."""
     reference: bool = True
     """Show the judge the sample's reference answer when it has one (`reference_turns[turn]` in
-    multi-turn data); MT-Bench does this for math, reasoning and coding, whose rubrics ask for it."""
+    multi-turn data) and its category is in `reference_categories`."""
+    reference_categories: list[str] | None = list(REFERENCE_CATEGORIES)
+    """Categories whose replies are judged with the reference: FastChat's MT-Bench shows one for math,
+    reasoning and coding only (its NEED_REF_CATS). null: every category that has a reference."""
     compact: bool = False
     """A short prompt (question and answer only, still fenced) for judges with a small context window."""
 
@@ -105,12 +110,14 @@ def _rubric_prompt(view: TaskView, r: GenerationRecord, args: RubricArgs, rubric
     history, question = split_dialogue(turns)
     if args.compact:
         return view.judge.build("rubric_compact.j2", question=question, answer=r.output or "")
+    wanted = args.reference_categories
+    shown = args.reference and (wanted is None or category in {c.lower() for c in wanted})
     return view.judge.build("rubric.j2", rubric=rubrics.get(category, rubrics["default"]), history=history,
-                            question=question, reference=_reference(view, r) if args.reference else "",
+                            question=question, reference=_reference(view, r) if shown else "",
                             answer=r.output or "")
 
 
-@register("rubric_judge", version="1", args=RubricArgs, needs_judge=lambda a: True, metrics=(
+@register("rubric_judge", version="2", args=RubricArgs, needs_judge=lambda a: True, metrics=(
     metric("rating", "helpfulness", "higher", "continuous", "the judge's 1–10 rating of the reply", headline=True),))
 def rubric_judge(args: RubricArgs):
     """MT-Bench-style single-answer rating 1–10 by a judge model, with a rubric per sample category."""

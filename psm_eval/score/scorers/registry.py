@@ -29,7 +29,8 @@ def metric(name: str, family: str, direction: str, kind: str, description: str, 
     return MetricInfo(metric=name, family=family, direction=direction, kind=kind,  # type: ignore[arg-type]
                       description=description, **extra)
 
-FAMILIES = ("accuracy", "choice", "signals", "frame", "paraphrase", "drift", "mixture", "helpfulness", "shift")
+FAMILIES = ("accuracy", "choice", "signals", "frame", "paraphrase", "drift", "mixture", "helpfulness", "shift",
+            "truthfulqa", "ifeval")
 
 
 class NoArgs(BaseModel):
