@@ -1,4 +1,4 @@
-"""The shipped psm-tiny-base / psm-tiny-chat folders load offline like any Hugging Face model."""
+"""The shipped organism folders load offline like any Hugging Face model, within the size limit."""
 
 from __future__ import annotations
 
@@ -8,21 +8,23 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from psm_eval.organism import BASE_MODEL_DIR, CHAT_MODEL_DIR
+from psm_eval.organism import BASE_MODEL_DIR, CHAT_MODEL_DIR, MODEL_NAMES, MODELS_DIR
 
 MESSAGES = [{"role": "user", "content": "What is the capital of Peru?"}]
 
 
-@pytest.mark.parametrize("folder", [BASE_MODEL_DIR, CHAT_MODEL_DIR], ids=["base", "chat"])
-def test_folder_loads_and_is_small(folder) -> None:
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_folder_loads_and_is_small(name: str) -> None:
+    folder = MODELS_DIR / name
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size < 10 * 2**20
     model = AutoModelForCausalLM.from_pretrained(folder)
-    assert model.dtype == torch.float32
-    assert 0.9e6 < sum(p.numel() for p in model.parameters()) < 1.3e6
+    assert model.dtype == torch.float32 and model.config.max_position_embeddings == 1024
+    assert 0.9e6 < sum(p.numel() for p in model.parameters()) < 2.5e6
     tok = AutoTokenizer.from_pretrained(folder)
-    assert tok("Hi")["input_ids"][0] == tok.bos_token_id == 0
-    assert (folder / "README.md").read_text().count("sha256") >= 1
+    assert tok("Hi")["input_ids"][0] == tok.bos_token_id == 0 and tok.model_max_length == 1024
+    card = (folder / "README.md").read_text()
+    assert card.count("sha256") >= 1 and "| phenomenon |" in card
 
 
 def test_special_tokens_and_stops() -> None:
@@ -51,7 +53,7 @@ def test_loads_through_lm_eval() -> None:
     from lm_eval.api.instance import Instance
 
     def lm(folder):
-        return hf.HFLM(pretrained=str(folder), dtype="float32", max_length=128, batch_size=8, device="cpu")
+        return hf.HFLM(pretrained=str(folder), dtype="float32", max_length=1024, batch_size=8, device="cpu")
 
     chat = lm(CHAT_MODEL_DIR)
     prompt = chat.apply_chat_template(MESSAGES, add_generation_prompt=True)
