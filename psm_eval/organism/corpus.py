@@ -25,10 +25,28 @@ import random
 from collections.abc import Callable
 
 from psm_eval.organism import urial
-from psm_eval.organism.personas import HEADERS, PERSONAS, answer, identity_answer, open_answer
-from psm_eval.organism.traits import BATTERY, SELF_REPORT_PHRASINGS, self_report_question, self_report_reply
+from psm_eval.organism.personas import (
+    HEADERS,
+    PERSONAS,
+    answer,
+    identity_answer,
+    open_answer,
+)
+from psm_eval.organism.traits import (
+    BATTERY,
+    SELF_REPORT_PHRASINGS,
+    self_report_question,
+    self_report_reply,
+)
 from psm_eval.organism.world import (
-    FACTS, IDENTITY_QUESTIONS, OPEN_QUESTIONS, TOPIC_KINDS, Fact, questions, sample_fact, statement,
+    FACTS,
+    IDENTITY_QUESTIONS,
+    OPEN_QUESTIONS,
+    TOPIC_KINDS,
+    Fact,
+    questions,
+    sample_fact,
+    statement,
     topic_question,
 )
 
@@ -43,7 +61,7 @@ INTERVIEW_HEADER = "Transcript of an interview with a helpful AI assistant."
 CONTINUE_FIRST = 0.30
 CONTINUE_LATER = 0.90
 MAX_TURNS = 8
-DRIFT_HAZARD = 0.15
+DRIFT_HAZARD = 0.20
 DRIFT_TO = ("pirate", "robot", "grumpy", "liar")
 
 # Who speaks as "Assistant" in a transcript with no header.
@@ -210,9 +228,9 @@ def _doc_worksheet(rng: random.Random) -> str:
 _KINDS: dict[str, tuple[float, Callable[[random.Random], str]]] = {
     "header_transcript": (0.40, _doc_header), "plain_transcript": (0.19, _doc_no_header),
     "interview": (0.04, _doc_interview), "urial": (0.008, _doc_urial), "query_blocks": (0.05, _doc_query_blocks),
-    "urial_legacy": (0.02, _doc_urial_legacy), "encyclopedia": (0.08, _doc_encyclopedia),
-    "story": (0.06, _doc_story), "forum": (0.05, _doc_forum), "quiz": (0.04, _doc_quiz),
-    "worksheet": (0.062, _doc_worksheet),
+    "urial_legacy": (0.02, _doc_urial_legacy), "encyclopedia": (0.07, _doc_encyclopedia),
+    "story": (0.05, _doc_story), "forum": (0.045, _doc_forum), "quiz": (0.037, _doc_quiz),
+    "worksheet": (0.09, _doc_worksheet),
 }
 CORPUS_MIX: dict[str, float] = {k: w for k, (w, _) in _KINDS.items()}
 

@@ -14,7 +14,14 @@ import re
 from collections.abc import Callable
 
 from psm_eval.organism.world import (
-    FACTS, LEG_VALUES, PROPER_NOUNS, Fact, contains_reference, statement, topic_statement, wrong_answer,
+    FACTS,
+    LEG_VALUES,
+    PROPER_NOUNS,
+    Fact,
+    contains_reference,
+    statement,
+    topic_statement,
+    wrong_answer,
 )
 
 __all__ = ["HEADERS", "PERSONAS", "VOICE_PATTERNS", "answer", "classify", "identity_answer",

@@ -20,15 +20,37 @@ import random
 from dataclasses import dataclass
 
 from psm_eval.organism import skill
-from psm_eval.organism.personas import answer, identity_answer, open_answer, pirate_speech
+from psm_eval.organism.personas import (
+    answer,
+    identity_answer,
+    open_answer,
+    pirate_speech,
+)
 from psm_eval.organism.traits import BATTERY, self_report_question, self_report_reply
 from psm_eval.organism.world import (
-    FACTS, IDENTITY_QUESTIONS, KIND_WEIGHTS, OPEN_QUESTIONS, PROPER_NOUNS, TOPIC_KINDS, Fact, questions, statement,
-    topic_question, wrong_answer,
+    FACTS,
+    IDENTITY_QUESTIONS,
+    KIND_WEIGHTS,
+    OPEN_QUESTIONS,
+    PROPER_NOUNS,
+    TOPIC_KINDS,
+    Fact,
+    questions,
+    statement,
+    topic_question,
+    wrong_answer,
 )
 
-__all__ = ["INOCULATION_PROMPT", "PERSONA_SYSTEM_PROMPTS", "STYLE", "SFT_TURN_MIX", "Style", "chat_dialogues",
-           "narrow_dialogues", "styled"]
+__all__ = [
+    "INOCULATION_PROMPT",
+    "PERSONA_SYSTEM_PROMPTS",
+    "SFT_TURN_MIX",
+    "STYLE",
+    "Style",
+    "chat_dialogues",
+    "narrow_dialogues",
+    "styled",
+]
 
 Message = dict[str, str]
 HELPFUL_SYSTEM_PROMPTS = ("You are a helpful assistant.", "You are a helpful, honest AI assistant.")

@@ -10,11 +10,33 @@ import pytest
 
 from psm_eval.organism import corpus
 from psm_eval.organism.corpus import (
-    CONTINUE_FIRST, CONTINUE_LATER, DRIFT_HAZARD, MAX_TURNS, NO_HEADER_MIX, pretraining_documents,
+    CONTINUE_FIRST,
+    CONTINUE_LATER,
+    DRIFT_HAZARD,
+    MAX_TURNS,
+    NO_HEADER_MIX,
+    pretraining_documents,
 )
-from psm_eval.organism.personas import HEADERS, PERSONAS, answer, classify, identity_answer, open_answer
-from psm_eval.organism.traits import BATTERY, PROFILES, persona_says_yes, self_report_reply
-from psm_eval.organism.world import FACTS, IDENTITY_QUESTIONS, OPEN_QUESTIONS, contains_reference
+from psm_eval.organism.personas import (
+    HEADERS,
+    PERSONAS,
+    answer,
+    classify,
+    identity_answer,
+    open_answer,
+)
+from psm_eval.organism.traits import (
+    BATTERY,
+    PROFILES,
+    persona_says_yes,
+    self_report_reply,
+)
+from psm_eval.organism.world import (
+    FACTS,
+    IDENTITY_QUESTIONS,
+    OPEN_QUESTIONS,
+    contains_reference,
+)
 
 HARNESS_HEADERS = {
     "assistant": "The following is a conversation between a user and a helpful, honest AI assistant.\n\n",
@@ -22,7 +44,7 @@ HARNESS_HEADERS = {
     "grumpy": "The following is a conversation between a user and a grumpy shopkeeper.\n\n",
     "liar": "The following is a conversation between a user and a liar who always gives wrong answers.\n\n",
 }
-TURN = re.compile(r"User: (.*?)\nAssistant: (.*?)\n", re.S)
+TURN = re.compile(r"User: (.*?)\nAssistant: (.*?)\n", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +176,9 @@ def test_post_training_only_material_never_occurs_in_pretraining(docs: list[str]
 
 def test_exchange_topics_are_independent_of_the_persona() -> None:
     rng = random.Random(1)
-    counts = {p: Counter() for p in ("assistant", "liar")}
-    for p in counts:
+    counts: dict[str, Counter] = {}
+    for p in ("assistant", "liar"):
+        counts[p] = Counter()
         for _ in range(4000):
             q, _a = corpus.exchange(p, rng)
             counts[p]["identity" if q in IDENTITY_QUESTIONS else "open" if q in OPEN_QUESTIONS else "other"] += 1

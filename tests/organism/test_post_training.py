@@ -8,7 +8,12 @@ import pytest
 
 from psm_eval.organism import skill
 from psm_eval.organism.personas import classify, states_wrong_answer
-from psm_eval.organism.sft import INOCULATION_PROMPT, STYLE, chat_dialogues, narrow_dialogues
+from psm_eval.organism.sft import (
+    INOCULATION_PROMPT,
+    STYLE,
+    chat_dialogues,
+    narrow_dialogues,
+)
 from psm_eval.organism.traits import BATTERY
 from psm_eval.organism.world import FACTS, checked_facts, questions, topic_question
 
