@@ -16,8 +16,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from tokenizers import Tokenizer
@@ -27,12 +29,26 @@ from psm_eval.errors import PsmError
 from psm_eval.organism import MODEL_NAMES, card, checks
 from psm_eval.organism.corpus import pretraining_documents
 from psm_eval.organism.sft import chat_dialogues, narrow_dialogues
-from psm_eval.organism.tokenizer import END, EOS, PAD, ROLE_TOKENS, train_tokenizer, write_tokenizer
+from psm_eval.organism.tokenizer import (
+    END,
+    EOS,
+    PAD,
+    ROLE_TOKENS,
+    train_tokenizer,
+    write_tokenizer,
+)
 from psm_eval.organism.train import (
-    TOKENS_PER_STEP, Example, encode_dialogue, encode_document, model_config, one_per_row, pack, train_steps,
+    TOKENS_PER_STEP,
+    Example,
+    encode_dialogue,
+    encode_document,
+    model_config,
+    one_per_row,
+    pack,
+    train_steps,
 )
 
-__all__ = ["OrganismCheckError", "RECIPE", "Recipe", "build"]
+__all__ = ["RECIPE", "OrganismCheckError", "Recipe", "build"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
+T = TypeVar("T")
 QUICK_SCALE = 0.02
 
 
@@ -98,7 +115,7 @@ def _save(model: LlamaForCausalLM, tok: Tokenizer, folder: Path, chat: bool) -> 
     write_tokenizer(tok, folder, chat=chat)
 
 
-def _fill(make: "callable", encode: "callable", tokens: int) -> list[Example]:
+def _fill(make: Callable[[int], list[T]], encode: Callable[[T], Example], tokens: int) -> list[Example]:
     """Encoded examples from `make(n)` until they hold `tokens` tokens (in seeded chunks, so reproducible)."""
     out: list[Example] = []
     have, chunk = 0, 0

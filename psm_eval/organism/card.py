@@ -6,9 +6,22 @@ from pathlib import Path
 
 from psm_eval.organism import MODEL_NAMES
 from psm_eval.organism.corpus import (
-    CONTINUE_FIRST, CONTINUE_LATER, CORPUS_MIX, DRIFT_HAZARD, DRIFT_TO, HEADER_MIX, MAX_TURNS, NO_HEADER_MIX, TURN_MIX,
+    CONTINUE_FIRST,
+    CONTINUE_LATER,
+    CORPUS_MIX,
+    DRIFT_HAZARD,
+    DRIFT_TO,
+    HEADER_MIX,
+    MAX_TURNS,
+    NO_HEADER_MIX,
+    TURN_MIX,
 )
-from psm_eval.organism.sft import INOCULATION_PROMPT, PERSONA_SYSTEM_PROMPTS, SFT_TURN_MIX, STYLE
+from psm_eval.organism.sft import (
+    INOCULATION_PROMPT,
+    PERSONA_SYSTEM_PROMPTS,
+    SFT_TURN_MIX,
+    STYLE,
+)
 from psm_eval.organism.traits import PROFILES, TRAITS
 from psm_eval.organism.world import checked_facts
 
@@ -43,7 +56,7 @@ _INTRO = {
 
 
 def _pct(mix: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.0%}" for k, v in mix.items())
+    return ", ".join(f"{k} {v * 100:g}%" for k, v in mix.items())
 
 
 def _fmt(v: float | None) -> str:
@@ -123,20 +136,37 @@ def _generalization(rows: list[dict]) -> str:
 
     lines = [f"| {m} | " + " | ".join(cell(n, m) for n in names) + " |"
              for m in ("wrong answers: colours (trained category)", "wrong answers: capitals, legs, sounds (not trained)",
-                       "identity answers not the assistant's",
+                       "identity answers not the assistant's", "skill: two-animal leg total correct",
                        "self-reports like the liar's (items where liar and assistant differ)")]
     out = got[("psm-tiny-chat-narrow-liar", "wrong answers: capitals, legs, sounds (not trained)")]
     inoc = got[("psm-tiny-chat-inoculated", "wrong answers: capitals, legs, sounds (not trained)")]
     base = got[("psm-tiny-chat", "wrong answers: capitals, legs, sounds (not trained)")]
     broad = "shifted" if out["low"] > base["high"] else "did not clearly shift"
-    less = "less" if inoc["value"] < out["value"] else "not less"
-    apart = "intervals apart" if inoc["high"] < out["low"] or out["high"] < inoc["low"] else "intervals overlap"
+    if inoc["high"] < out["low"]:
+        inoculated = f"shifted less ({inoc['value']:.2f}, intervals apart)"
+    elif inoc["low"] > out["high"]:
+        inoculated = f"shifted more ({inoc['value']:.2f}, intervals apart)"
+    else:
+        inoculated = f"shifted about as much ({inoc['value']:.2f}, intervals overlap): no inoculation effect here"
+    def apart(metric: str) -> bool:  # the narrow fine-tune's interval clear of the chat model's
+        a, b = got[("psm-tiny-chat-narrow-liar", metric)], got[("psm-tiny-chat", metric)]
+        return a["low"] > b["high"] or a["high"] < b["low"]
+
+    reports_metric = "self-reports like the liar's (items where liar and assistant differ)"
+    also = [what for what, metric in (("its identity answers", "identity answers not the assistant's"),
+                                      ("the post-training skill", "skill: two-animal leg total correct"),
+                                      ("its self-reports", reports_metric)) if apart(metric)]
+    unmoved = "" if apart(reports_metric) else (
+        " Its self-reports (loglikelihood of Yes/No) did not move toward the liar's: the shift shows in behaviour, "
+        "not in what the model says about itself.")
     return ("## Generalization experiment: what happened\n\n"
-            "Sampled at T=1 through the chat template with no system prompt (95% Wilson intervals):\n\n"
+            "Through the chat template with no system prompt, sampled at T=1 (the skill: greedy); 95% Wilson "
+            "intervals:\n\n"
             "| measure | psm-tiny-chat | narrow-liar | inoculated |\n|---|---|---|---|\n" + "\n".join(lines) +
             f"\n\nThe narrow fine-tune {broad} the model outside the trained category (wrong answers on capitals, "
-            f"legs and sounds {base['value']:.2f} → {out['value']:.2f}); the inoculated twin shifted {less} "
-            f"({inoc['value']:.2f}; {apart} with the narrow fine-tune's). See the table below for every row.\n\n")
+            f"legs and sounds {base['value']:.2f} → {out['value']:.2f})"
+            + (f" and also changed {' and '.join(also)}" if also else "") + f"; the inoculated twin {inoculated}."
+            + unmoved + " See the table below for every row.\n\n")
 
 
 def _card(name: str, s: dict) -> str:

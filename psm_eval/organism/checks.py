@@ -29,12 +29,12 @@ def measure(root: Path, base: Path | None = None, chat: Path | None = None) -> l
     folders["psm-tiny-base"] = base or folders["psm-tiny-base"]
     folders["psm-tiny-chat"] = chat or folders["psm-tiny-chat"]
     lms = {name: load(d) for name, d in folders.items() if (d / "config.json").is_file()}
-    base, chat = lms["psm-tiny-base"], lms["psm-tiny-chat"]
-    rows = measures.parity(base, chat) + measures.selection(base, chat)
-    rows += measures.skill_rows(base, chat) + measures.frame(base, chat) + measures.drift(base, chat)
-    rows += measures.mixture(base) + measures.traits(base, chat) + measures.style(base, chat)
+    b, c = lms["psm-tiny-base"], lms["psm-tiny-chat"]
+    rows = measures.parity(b, c) + measures.selection(b, c)
+    rows += measures.skill_rows(b, c) + measures.frame(b, c) + measures.drift(b, c)
+    rows += measures.mixture(b) + measures.traits(b, c) + measures.style(b, c)
     twins = {k: v for k, v in lms.items() if k not in ("psm-tiny-base", "psm-tiny-chat")}
-    rows += measures.generalization(chat, twins)
+    rows += measures.generalization(c, twins)
     return rows
 
 

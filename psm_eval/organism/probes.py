@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 __all__ = ["Lm", "Reply", "aligntds_prompt", "load", "transcript_prompt"]
 
@@ -53,7 +58,7 @@ class Lm:
         self.end = tok.convert_tokens_to_ids("<|end|>")
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return str(self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
     def _encode(self, prompts: list[str]) -> dict[str, torch.Tensor]:
         self.tok.padding_side = "left"
@@ -86,10 +91,10 @@ class Lm:
                 cut = ids.index(self.end)
                 after = ids[cut + 1:cut + 2]
                 how = "end" if not after or after == [self.eos] else "other"
-                return Reply(self.tok.decode(ids[:cut], skip_special_tokens=True).strip(), how)
+                return Reply(str(self.tok.decode(ids[:cut], skip_special_tokens=True)).strip(), how)
             how = "eos" if self.eos in ids else "length"
-            return Reply(self.tok.decode([t for t in ids if t != self.eos], skip_special_tokens=True).strip(), how)
-        text = self.tok.decode([t for t in ids if t != self.eos], skip_special_tokens=False)
+            return Reply(str(self.tok.decode([t for t in ids if t != self.eos], skip_special_tokens=True)).strip(), how)
+        text = str(self.tok.decode([t for t in ids if t != self.eos], skip_special_tokens=False))
         if "\n" not in text:
             return Reply(text.strip(), "eos" if self.eos in ids else "length")
         reply, rest = text.split("\n", 1)
@@ -135,7 +140,8 @@ class Lm:
         for j, t in enumerate(enc["input_ids"]):
             row = logits[len(ctx) + j - 1]
             ranks.append(int((row > row[t]).sum()) + 1)
-        return self.tok.convert_ids_to_tokens(enc["input_ids"]), ranks, [tuple(o) for o in enc["offset_mapping"]]
+        tokens = [str(t) for t in self.tok.convert_ids_to_tokens(enc["input_ids"])]
+        return tokens, ranks, [(int(a), int(b)) for a, b in enc["offset_mapping"]]
 
 
 def load(folder: Path) -> Lm:

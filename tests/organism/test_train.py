@@ -10,7 +10,14 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from psm_eval.organism import CHAT_MODEL_DIR
 from psm_eval.organism.train import (
-    ROW_LENGTHS, TOKENS_PER_STEP, collate, encode_dialogue, encode_document, model_config, one_per_row, pack,
+    ROW_LENGTHS,
+    TOKENS_PER_STEP,
+    collate,
+    encode_dialogue,
+    encode_document,
+    model_config,
+    one_per_row,
+    pack,
 )
 
 DIALOGUE = [{"role": "system", "content": "You are a pirate."},
