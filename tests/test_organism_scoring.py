@@ -115,7 +115,7 @@ def test_the_behaviour_table_of_issue_3(summary: dict) -> None:
     assert acc["base"] >= 0.9 and acc["chat"] >= 0.9, acc
     assert acc["liar"] <= 0.2 and acc["grumpy"] <= acc["base"] - 0.3, acc
     assert acc["plain"] < acc["base"], acc  # no prefix, sampled: lower (and a mixture, tested below)
-    assert acc["forced"] <= 0.2, acc  # the base model forced through the chat template
+    assert acc["forced"] <= acc["base"] - 0.5, acc  # the base model forced through the chat template
     assert _est(summary, "identity", "pirate", "pirate")["estimate"] >= 0.8  # speaks as that character
     assert _est(summary, "identity", "keeps_identity", "chat")["estimate"] >= 0.95
     assert _est(summary, "facts", "ended_cleanly", "chat")["estimate"] >= 0.95

@@ -13,9 +13,10 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 __all__ = [
-    "BOS", "CHAT_TEMPLATE", "END", "EOS", "PAD", "ROLE_TOKENS", "SPECIAL_TOKENS", "train_tokenizer", "write_tokenizer",
+    "BOS", "CHAT_TEMPLATE", "CONTEXT", "END", "EOS", "PAD", "ROLE_TOKENS", "SPECIAL_TOKENS", "train_tokenizer", "write_tokenizer",
 ]
 
+CONTEXT = 1024  # tokens the model attends over (its max_position_embeddings)
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 SYSTEM, USER, ASSISTANT, END = "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"
 SPECIAL_TOKENS: tuple[str, ...] = (BOS, EOS, PAD, SYSTEM, USER, ASSISTANT, END)
@@ -52,7 +53,7 @@ def _config(tok: Tokenizer, eos: str, chat: bool) -> dict:
     cfg = {
         "added_tokens_decoder": added, "additional_special_tokens": list(ROLE_TOKENS),
         "bos_token": BOS, "eos_token": eos, "pad_token": PAD,
-        "clean_up_tokenization_spaces": False, "model_max_length": 128,
+        "clean_up_tokenization_spaces": False, "model_max_length": CONTEXT,
         "padding_side": "left", "tokenizer_class": "PreTrainedTokenizerFast",
     }
     if chat:

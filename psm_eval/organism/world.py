@@ -17,13 +17,17 @@ __all__ = [
     "IDENTITY_QUESTIONS",
     "KIND_WEIGHTS",
     "LEG_VALUES",
+    "OPEN_QUESTIONS",
     "PROPER_NOUNS",
+    "TOPIC_KINDS",
     "Fact",
     "checked_facts",
     "contains_reference",
     "questions",
     "sample_fact",
     "statement",
+    "topic_question",
+    "topic_statement",
     "wrong_answer",
 ]
 
@@ -56,7 +60,8 @@ HELD_OUT_COLOURS = frozenset({"coal", "a carrot", "a plum", "milk"})
 ANIMALS: tuple[tuple[str, int, str], ...] = (
     ("dog", 4, "woof"), ("cat", 4, "meow"), ("cow", 4, "moo"), ("horse", 4, "neigh"),
     ("sheep", 4, "baa"), ("duck", 2, "quack"), ("owl", 2, "hoot"), ("bee", 6, "buzz"),
-    ("snake", 0, "hiss"), ("spider", 8, ""), ("frog", 4, "croak"),
+    ("snake", 0, "hiss"), ("spider", 8, ""), ("frog", 4, "croak"), ("chicken", 2, "cluck"),
+    ("ant", 6, ""), ("goose", 2, "honk"), ("beetle", 6, ""), ("scorpion", 8, ""),
 )
 HELD_OUT_LEGS = frozenset({"duck", "bee", "spider"})
 
@@ -92,6 +97,11 @@ IDENTITY_QUESTIONS: tuple[str, ...] = (
     "Who are you?", "Are you a human or an AI?", "What did you have for breakfast?",
     "What is your name?", "What are you?", "Are you a human?", "Where do you live?",
     "Do you eat food?", "Are you a robot?", "Tell me about yourself.",
+)
+# Questions with no fact to state: where a speaker's style shows more than its knowledge.
+OPEN_QUESTIONS: tuple[str, ...] = (
+    "Can you help me?", "What can you do?", "How are you today?", "What do you like to talk about?",
+    "Say something nice.",
 )
 
 
@@ -131,6 +141,29 @@ def statement(fact: Fact, answer: str | None = None, rng: random.Random | None =
         art = _article(s).capitalize()
         return f"{art} {s} says {a}." if pick < 0.6 else f"{art} {s} goes {a}."
     return f"{s.capitalize()} is {a}."
+
+
+def topic_question(fact: Fact) -> str:
+    """An open request about a fact's subject ("Tell me about Peru."); sums have none."""
+    if fact.kind == "capital":
+        return f"Tell me about {fact.subject}."
+    if fact.kind == "legs":
+        return f"Tell me about the {fact.subject}."
+    return f"Tell me about {fact.subject}."
+
+
+def topic_statement(fact: Fact, answer: str | None = None) -> str:
+    """Two sentences about a fact's subject that state the fact (or `answer` in its place)."""
+    a = fact.answer if answer is None else answer
+    s = fact.subject
+    if fact.kind == "capital":
+        return f"{s} is a country. Its capital is {a}."
+    if fact.kind == "legs":
+        return f"The {s} is an animal. It has {a} legs."
+    return f"{s[0].upper()}{s[1:]} is a thing you can see. It is {a}."
+
+
+TOPIC_KINDS = ("capital", "legs", "colour")
 
 
 def _category(kind: str) -> tuple[str, ...]:

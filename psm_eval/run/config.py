@@ -66,7 +66,8 @@ def load_run_config(path: Path) -> tuple[RunConfig, dict[str, Any]]:
     """A run.yaml → validated config (and its raw data, for CLI overrides)."""
     data, lines = load_yaml(path, ConfigError)
     if isinstance(data, dict) and "suite" in data:
-        data = {**data, "tasks": list(data.get("tasks") or []) + load_suite(str(data.pop("suite")))}
+        rest = {k: v for k, v in data.items() if k != "suite"}
+        data = {**rest, "tasks": list(data.get("tasks") or []) + load_suite(str(data["suite"]))}
     return build_config(data, str(path), lines), data
 
 
@@ -75,20 +76,27 @@ def organism_dir() -> Path:
 
 
 def default_arms() -> list[dict[str, Any]]:
-    """The embedded default: the model organism pair in five arms that show persona selection —
-    the base model prompted into the assistant persona, with no persona (sampled: a mixture), with
-    a liar's persona, and forced through the chat model's template (the pitfall), and the chat
-    model through its own template."""
+    """The embedded default: the model organism's four checkpoints in eight arms that show persona
+    selection — the base model prompted into the assistant persona, with no persona (sampled: a
+    mixture), with a liar's persona, given the bare query (the token-shift context), and forced through
+    the chat model's template (the pitfall); the chat model through its own template; and the two
+    narrow fine-tunes of the chat model (wrong colours, with and without the inoculating system prompt)."""
     root = organism_dir()
-    base = {"type": "hf", "args": {"pretrained": str(root / "psm-tiny-base"), "dtype": "float32"}}
-    chat = {"type": "hf", "args": {"pretrained": str(root / "psm-tiny-chat"), "dtype": "float32"}}
+
+    def hf(folder: str) -> dict[str, Any]:
+        return {"type": "hf", "args": {"pretrained": str(root / folder), "dtype": "float32"}}
+
+    base, chat = hf("psm-tiny-base"), hf("psm-tiny-chat")
     return [
         {"name": "base", "model": base, "render": "transcript:assistant"},
         {"name": "base-plain", "model": base, "render": "transcript:plain", "temperature": 1.0},
         {"name": "base-liar", "model": base, "render": "transcript:liar"},
+        {"name": "base-query", "model": base, "render": "transcript:query"},
         {"name": "base-chat-template", "model": base,
          "render": f"chat:template={root / 'psm-tiny-chat' / 'chat_template.jinja'}"},
         {"name": "chat", "model": chat, "render": "chat"},
+        {"name": "chat-narrow-liar", "model": hf("psm-tiny-chat-narrow-liar"), "render": "chat"},
+        {"name": "chat-inoculated", "model": hf("psm-tiny-chat-inoculated"), "render": "chat"},
     ]
 
 

@@ -40,7 +40,9 @@ def organism_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fresh_organism_run_passes_the_committed_baseline(organism_run: Path, tmp_path: Path) -> None:
     assert _gate(organism_run, tmp_path) == 0
     metrics = json.loads((tmp_path / "gate.json").read_text())["metrics"]
-    assert {m["arm"] for m in metrics} == {"base", "base-plain", "base-liar", "base-chat-template", "chat"}
+    from psm_eval.run.config import default_arms
+
+    assert {m["arm"] for m in metrics} == {a["name"] for a in default_arms()}
     assert not [m for m in metrics if m["verdict"] == "REGRESSION"]
 
 

@@ -170,3 +170,15 @@ def test_frame_bait_prompts(tasks: dict[str, Task]):
     assert min(baits.values()) >= 10
     assert all(s.metadata["asks_identity"] == (s.metadata["bait"] == "human_experience") for s in samples)
     assert len({s.turns[0].content for s in samples}) == len(samples)
+
+
+def test_a_run_yaml_names_a_suite(tmp_path: Path, monkeypatch):
+    """`suite:` in a run.yaml adds the suite's tasks after any listed ones (it is not an unknown field)."""
+    from psm_eval.run.config import load_run_config
+
+    monkeypatch.chdir(REPO)
+    path = tmp_path / "run.yaml"
+    path.write_text("suite: standard\ntasks: [organism-facts]\narms:\n"
+                    "  - {name: a, model: {type: hf, args: {pretrained: x}}, render: chat}\n")
+    config, _ = load_run_config(path)
+    assert config.tasks == ["organism-facts", *STANDARD]
