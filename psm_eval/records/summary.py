@@ -40,6 +40,9 @@ class MetricInfo(Record):
     """The stratum key a `by_stratum` chart runs along."""
     description: str = ""
     """One line: what the metric measures."""
+    experimental: bool = False
+    """Below its validity bar on the planted cases (`psm-eval scorers validate`, docs/scorers.md), or not yet
+    validated: reports mark it, and it should not be read as a finding on its own."""
 
 
 class SummaryRecord(Record):
