@@ -89,6 +89,9 @@ class FrameArgs(BaseModel):
     unmarked: bool = True
     """Look for a user turn written without any marker: a closing question or request in the user's voice, or
     an echo of the user's message."""
+    unmarked_skip: list[str] = []
+    """`key=value` of sample metadata whose prompts ask for the user's words ("Write my next message"): the
+    unmarked rules (and the judge) are not applied to them; markers and what came past the stop still are."""
     judge: bool = False
     """Let the judge decide whether the reply writes a turn for the user (instead of the unmarked rules)."""
     identity: Literal["auto", "always", "never"] = "auto"
@@ -106,6 +109,14 @@ class FrameArgs(BaseModel):
     def _compile_all(cls, v: list[str] | None) -> list[str] | None:
         for p in v or []:
             compile_regex(p)
+        return v
+
+    @field_validator("unmarked_skip")
+    @classmethod
+    def _pairs(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if "=" not in item:
+                raise ValueError(f"unmarked_skip entry {item!r}: expected key=value (sample metadata)")
         return v
 
     @field_validator("ai_nouns")
@@ -179,7 +190,8 @@ def _closing_questions(text: str, truncated: bool) -> list[str]:
     return out[::-1]
 
 
-def find_breaks(r: GenerationRecord, users: Sequence[str], patterns: Sequence[str], args: FrameArgs) -> list[Break]:
+def find_breaks(r: GenerationRecord, users: Sequence[str], patterns: Sequence[str], args: FrameArgs,
+                unmarked: bool = True) -> list[Break]:
     """Every break the rules see (the judge's are added by the scorer)."""
     text, raw = r.output or "", r.raw_output or r.output or ""
     found = [Break("role_marker", m.group().strip()) for p in patterns for m in [compile_regex(p).search(text)] if m]
@@ -188,7 +200,7 @@ def find_breaks(r: GenerationRecord, users: Sequence[str], patterns: Sequence[st
     found += [Break("stop_sequence", s.strip()) for s in stops if s.strip() and s in text]
     if ending(r) == "turn_marker" and (words := user_words(r.after_stop)):
         found.append(Break("user_turn", words))
-    if args.unmarked and not args.judge:
+    if unmarked and args.unmarked and not args.judge:
         asked = [s for s in _closing_questions(text, r.finish == "length") if user_voice(s)]
         found += [Break("user_question", asked[0])] if asked else []
         echo = echoes(text, users)
@@ -233,6 +245,11 @@ def _identity_scores(r: GenerationRecord, text: str, args: FrameArgs) -> list[Sc
             measured(r, "keeps_identity", float(keeps), binary=True)]
 
 
+def _asks_for_user_words(view: TaskView, r: GenerationRecord, args: FrameArgs) -> bool:
+    meta = view.samples[r.sample_id].metadata
+    return any(str(meta.get(k)) == v for k, _, v in (item.partition("=") for item in args.unmarked_skip))
+
+
 def _users(view: TaskView, r: GenerationRecord) -> list[str]:
     users = [t.content for t in view.samples[r.sample_id].turns if t.role == "user"]
     return users[:r.turn + 1]
@@ -267,8 +284,10 @@ def frame_integrity(args: FrameArgs):
 
     def score(view: TaskView) -> Iterable[Score]:
         ok = [r for r in view.records if r.ok and r.output is not None]
-        breaks = {r.key: find_breaks(r, _users(view, r), patterns, args) for r in ok}
-        verdicts = _judge(view, [r for r in ok if not breaks[r.key]]) if args.judge else {}
+        invited = {r.key for r in ok if _asks_for_user_words(view, r, args)}
+        breaks = {r.key: find_breaks(r, _users(view, r), patterns, args, r.key not in invited) for r in ok}
+        asked = [r for r in ok if not breaks[r.key] and r.key not in invited]
+        verdicts = _judge(view, asked) if args.judge else {}
         for r in view.records:
             ident = _is_identity(view, r, args.identity)
             if not r.ok or r.output is None:
