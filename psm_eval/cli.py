@@ -104,6 +104,8 @@ def _run_parser(sub: Any) -> None:
     sp.add_argument("--cache-dir", help="response cache folder (default $PSM_EVAL_CACHE_DIR or ~/.cache/psm_eval)")
     sp.add_argument("--no-score", action="store_true", help="only generate; score later with `psm-eval score`")
     sp.add_argument("--judge", metavar="SPEC", help="judge model for judged scorers (see `psm-eval score --help`)")
+    sp.add_argument("--allow-self-judge", action="store_true",
+                    help="accept a judge that is one of the evaluated arms (flagged in every output)")
     sp.set_defaults(func=_cmd_run)
 
 
@@ -118,7 +120,7 @@ def _score_parser(sub: Any) -> None:
             psm-eval score runs/20261122-101500-ab12cd34
             psm-eval score runs/20261122-101500-ab12cd34 --scorer contains --scorer frame_integrity
             psm-eval score RUN_DIR --scorer rubric_judge --judge hf:pretrained=PATH,render=chat
-            psm-eval score RUN_DIR --scorer pairwise_judge --judge arm:chat --task helpfulness
+            psm-eval score RUN_DIR --scorer pairwise_judge --judge arm:chat --allow-self-judge --task helpfulness
             psm-eval score RUN_DIR --judge local-chat-completions:model=m,base_url=http://127.0.0.1:8000/v1/chat/completions
 
             judge: TYPE:key=value,...[,render=RENDERER][,max_gen_toks=N][,system="..."]  |  arm:NAME
@@ -128,6 +130,9 @@ def _score_parser(sub: Any) -> None:
                     help="scorer to run on every task it applies to (repeatable; default: each task's own list)")
     sp.add_argument("--task", action="append", default=[], metavar="NAME", help="score only this task (repeatable)")
     sp.add_argument("--judge", metavar="SPEC", help="judge model for judged scorers")
+    sp.add_argument("--allow-self-judge", action="store_true",
+                    help="accept a judge that is one of the evaluated arms (it would grade its own replies: "
+                         "self-preference bias); the run's summary and report flag it")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
     sp.set_defaults(func=_cmd_score)
 
@@ -381,7 +386,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for line in failures:
         print(f"psm-eval: failures: {line}", file=sys.stderr)
     if not args.no_score and not args.shard:  # a shard is scored after `psm-eval merge`
-        _score(path, None, None, args.judge, not args.no_progress)
+        _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge)
     return 0
 
 
@@ -398,18 +403,22 @@ def _failure_lines(path: Path) -> list[str]:
 
 
 def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None,
-           progress: bool) -> None:
+           progress: bool, allow_self_judge: bool = False) -> None:
     from psm_eval.score.stage import score_run
 
-    paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress)
+    paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress,
+                      allow_self_judge=allow_self_judge)
     for line in paths.skipped:
         print(f"psm-eval: note: not scored: {line}", file=sys.stderr)
+    for line in paths.warnings:
+        print(f"psm-eval: warning: {line}", file=sys.stderr)
     print(f"scores written to {paths.scores}")
     print(f"summary written to {paths.summary}")
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    _score(args.run_dir, args.scorer or None, args.task or None, args.judge, not args.no_progress)
+    _score(args.run_dir, args.scorer or None, args.task or None, args.judge, not args.no_progress,
+           args.allow_self_judge)
     return 0
 
 
