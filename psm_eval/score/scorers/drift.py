@@ -61,7 +61,7 @@ def in_persona(text: str, users: list[str], persona_nouns: str = AI_NOUNS) -> tu
     echo = echoes(text, users)
     if echo is not None and len(echo) >= len(text.strip()) - 2:
         return False, {"echo": echo}
-    who = identity(text, persona_nouns)
+    who = identity(text, persona_nouns, question=users[-1] if users else None)
     claims = [f"{'not ' if c.negated else ''}{c.kind}: {c.text}" for c in who.claims][:5]
     persona = who.claims_ai or disclaims_human(text, who.claims)
     return persona and not who.claims_other and not who.denies_ai, {"claims": claims}

@@ -10,7 +10,8 @@ A frame break is text the reply writes for another speaker. Its kinds (`detail.b
   what the model wrote past it (`after_stop`, task `generation.look_past_stop`) holds the user's words;
 - `user_question`: with no marker, the reply closes with a question or request in the user's voice
   ("What is the capital of Cuba?", "Tell me the colour of snow.");
-- `echo`: the reply repeats the user's message word for word, or opens by completing it;
+- `echo`: the reply repeats the user's message word for word with nothing but questions after it (a question
+  restated and then answered is not one), or opens by completing the user's message;
 - `judge`: the judge says the reply writes a turn for the user (`judge: true`, instead of the two
   unmarked rules above).
 
@@ -42,7 +43,7 @@ from psm_eval.score.scorers.base import (
 from psm_eval.score.scorers.claims import AI_NOUNS, echoes, identity, sentences
 from psm_eval.score.scorers.judge import parse_verdict
 from psm_eval.score.scorers.registry import metric, register
-from psm_eval.score.scorers.text import compile_regex
+from psm_eval.score.scorers.text import compile_regex, normalize
 
 __all__ = ["FrameArgs", "ROLE_MARKERS", "CONTROL_TOKENS", "Break", "find_breaks", "ending", "user_words",
            "user_voice", "asks_identity"]
@@ -190,6 +191,18 @@ def _closing_questions(text: str, truncated: bool) -> list[str]:
     return out[::-1]
 
 
+def _echo(text: str, users: Sequence[str]) -> str | None:
+    """The user's words the reply writes as a turn of the user's: an opening that completes the user's
+    message, or the message repeated with nothing but questions after it. A question restated and then
+    answered ("Why is the sky blue? Because …") is the assistant's own turn."""
+    echo = echoes(text, users)
+    if echo is None or normalize(echo) not in {normalize(u) for u in users}:
+        return echo  # None, or an opening fragment: the model went on with the user's message
+    said = sentences(text)
+    last = max(i for i, s in enumerate(said) if s == echo)
+    return echo if all(s.rstrip().endswith("?") for s in said[last + 1:]) else None
+
+
 def find_breaks(r: GenerationRecord, users: Sequence[str], patterns: Sequence[str], args: FrameArgs,
                 unmarked: bool = True) -> list[Break]:
     """Every break the rules see (the judge's are added by the scorer)."""
@@ -203,7 +216,7 @@ def find_breaks(r: GenerationRecord, users: Sequence[str], patterns: Sequence[st
     if unmarked and args.unmarked and not args.judge:
         asked = [s for s in _closing_questions(text, r.finish == "length") if user_voice(s)]
         found += [Break("user_question", asked[0])] if asked else []
-        echo = echoes(text, users)
+        echo = _echo(text, users)
         found += [Break("echo", echo)] if echo else []
     return found
 
@@ -236,8 +249,8 @@ def _own_turn(text: str, patterns: Sequence[str]) -> str:
     return text[:min(starts)] if starts else text
 
 
-def _identity_scores(r: GenerationRecord, text: str, args: FrameArgs) -> list[Score]:
-    who = identity(text, args.ai_nouns, args.other_claims)
+def _identity_scores(r: GenerationRecord, text: str, args: FrameArgs, question: str) -> list[Score]:
+    who = identity(text, args.ai_nouns, args.other_claims, question)
     detail = {"claims": [f"{'not ' if c.negated else ''}{c.kind}: {c.text}" for c in who.claims][:5]}
     keeps = who.claims_ai and not who.claims_other and not who.denies_ai
     return [measured(r, "claims_ai", float(who.claims_ai), binary=True, detail=detail),
@@ -295,7 +308,7 @@ def frame_integrity(args: FrameArgs):
             else:
                 extra, why, traces = verdicts.get(r.key, ([], "", ()))
                 out = [_in_frame(r, breaks[r.key] + extra, traces, why)]
-                out += _identity_scores(r, _own_turn(r.output, patterns), args) if ident else []
+                out += _identity_scores(r, _own_turn(r.output, patterns), args, view.question(r)) if ident else []
             yield from breakdowns(out, view.samples[r.sample_id], args.by)
 
     return score
