@@ -225,13 +225,13 @@ def render_markdown(card: Card) -> str:
 
 
 def write_markdown(card: Card, path: Path) -> None:
-    """Replace the card's block in `path` (between its markers), or write the block as the whole file."""
+    """Replace the card's block in `path` (between its markers); append it to a file without them."""
     block = render_markdown(card)
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     if MARK_START in text and MARK_END in text:
         head, rest = text.split(MARK_START, 1)
         text = head + block + rest.split(MARK_END, 1)[1]
     else:
-        text = block + "\n"
+        text = text + ("\n" if text and not text.endswith("\n") else "") + block + "\n"
     path.write_text(text, encoding="utf-8")
 
