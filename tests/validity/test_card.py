@@ -80,3 +80,10 @@ def test_a_scorer_that_gets_planted_cases_wrong_fails_the_card(tmp_path: Path,
     text = md.read_text()
     assert text.startswith("# Scorers\n\nbefore\n" + MARK_START) and text.endswith(MARK_END + "\nafter\n")
     assert "old table" not in text and "| contains.correct | binary | 35 |" in text
+
+
+def test_validate_has_help_with_an_example(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["scorers", "validate", "--help"])
+    assert info.value.code == 0 and "examples:" in capsys.readouterr().out
+    assert main(["scorers"]) == 0 and "frame_integrity" in capsys.readouterr().out
