@@ -104,8 +104,8 @@ def _classify(view: TaskView, probes: list[GenerationRecord], args: DriftArgs) -
     verdicts: dict[str, tuple[float | None, str, tuple[JudgeTrace, ...], dict[str, Any]]] = {}
     if args.classifier != "judge":
         for r in ok:
-            value, detail = _rules(view, r, args)
-            verdicts[r.key] = (value, "", (), detail)
+            rule, read = _rules(view, r, args)
+            verdicts[r.key] = (rule, "", (), read)
     else:
         classes = [{"name": "consistent", "description": args.persona},
                    {"name": "inconsistent", "description": "anyone or anything else"}]

@@ -43,8 +43,8 @@ class Card:
 
     @property
     def judges_ok(self) -> bool:
-        """The right stub judge passes, the biased and unparseable ones are caught."""
-        return all(j.passes == (j.expected in ("right",)) for j in self.judges if j.expected != "given")
+        """The right stub judge passes, the biased and unparseable ones are caught, a given judge passes."""
+        return all(j.passes == (j.expected in ("right", "given")) for j in self.judges)
 
     @property
     def ok(self) -> bool:
@@ -185,7 +185,7 @@ def _cells(r: Row) -> list[str]:
 
 HEADER = ["metric", "kind", "n", "sens", "spec", "MAE", "r", "cov", "abst", "CI cov", "bar", "sources", "result"]
 JUDGE_HEADER = ["judge", "expected", "pairwise acc", "rubric acc", "swap agreement", "first picked", "parse fail",
-                "result"]
+                "request fail", "result"]
 
 
 def _judge_cells(j: JudgeCheck) -> list[str]:
@@ -194,7 +194,7 @@ def _judge_cells(j: JudgeCheck) -> list[str]:
     result = ("caught: " + ", ".join(j.failures) if caught and not j.passes else "NOT CAUGHT" if caught
               else "pass" if j.passes else "FAIL (" + ", ".join(j.failures) + ")")
     return [name, j.expected, _num(j.pairwise_accuracy), _num(j.rubric_accuracy), _num(j.position_agreement),
-            _num(j.first_position_rate), _num(j.parse_failure_rate), result]
+            _num(j.first_position_rate), _num(j.parse_failure_rate), _num(j.request_failure_rate), result]
 
 
 def render_text(card: Card) -> str:

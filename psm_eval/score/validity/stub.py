@@ -161,6 +161,8 @@ class JudgeCheck:
     position_agreement: float | None
     first_position_rate: float | None
     parse_failure_rate: float | None
+    request_failure_rate: float | None
+    """Share of judge requests that failed (a prompt past the judge's context, a server error …)."""
     failures: tuple[str, ...]
 
     @property
@@ -189,7 +191,11 @@ def check_judge(judge: Judge, expected: str) -> tuple[JudgeCheck, list[Observati
     pq = quality.get("pairwise_judge")
     rates = [q.parse_failure_rate for q in quality.values() if q.parse_failure_rate is not None]
     parse = max(rates) if rates else None
+    judged = sum(q.judged for q in quality.values())
+    failed = sum(q.request_failures for q in quality.values()) / judged if judged else None
     fails = []
+    if failed is None or failed > 0.05:
+        fails.append("request failures")
     if pair_acc is None or pair_acc < 0.9:
         fails.append("pairwise accuracy")
     if rubric_acc is None or rubric_acc < 0.9:
@@ -199,7 +205,7 @@ def check_judge(judge: Judge, expected: str) -> tuple[JudgeCheck, list[Observati
     if parse is None or parse > 0.05:
         fails.append("parse failures")
     check = JudgeCheck(judge.spec, expected, pair_acc, rubric_acc, pq.position_agreement if pq else None,
-                       pq.first_position_rate if pq else None, parse, tuple(fails))
+                       pq.first_position_rate if pq else None, parse, failed, tuple(fails))
     return check, observe(pairwise, pair_scores) + observe(rubric, rubric_scores)
 
 
