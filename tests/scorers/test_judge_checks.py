@@ -18,7 +18,8 @@ from tests.test_scoring import generated, run_dir, tasks  # noqa: F401  (fixture
 
 
 def test_a_judge_that_is_an_arm_is_refused(run_dir: Path, tiny_models: dict) -> None:  # noqa: F811
-    with pytest.raises(ScoringError, match="the judge is the evaluated arm chat .*self-preference.*--allow-self-judge"):
+    refused = "the judge is the evaluated arm chat .*self-preference.*--allow-self-judge"
+    with pytest.raises(ScoringError, match=refused):
         score_run(run_dir, scorers=["rubric_judge"], judge="arm:chat", tasks=["qa"], progress=False)
     same_model = f"hf:pretrained={tiny_models['chat']},render=chat,max_gen_toks=8"  # the arm's model, other settings
     with pytest.raises(ScoringError, match="evaluated arm chat"):
@@ -29,7 +30,8 @@ def test_a_judge_that_is_an_arm_is_refused(run_dir: Path, tiny_models: dict) -> 
 def test_the_cli_refuses_a_self_judge_in_one_line(run_dir: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
     assert main(["score", str(run_dir), "--scorer", "rubric_judge", "--judge", "arm:chat", "--task", "qa"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("psm-eval: error: --judge arm:chat: the judge is the evaluated arm chat") and err.count("\n") == 1
+    assert err.startswith("psm-eval: error: --judge arm:chat: the judge is the evaluated arm chat")
+    assert err.count("\n") == 1
 
 
 def test_an_allowed_self_judge_is_flagged(run_dir: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
