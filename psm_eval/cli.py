@@ -40,10 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     _organism_parser(sub)
     _report_parsers(sub)
     _gate_parsers(sub)
+    _scorers_parser(sub)
     simple = {
         "personas": ("list the shipped persona templates (transcript renderers)", "psm-eval personas"),
         "models": ("list the model types lm-eval can create", "psm-eval models"),
-        "scorers": ("list the registered scorers with their versions", "psm-eval scorers"),
     }
     for name, (help_, example) in simple.items():
         sp = sub.add_parser(name, help=help_, description=help_, epilog=_examples(example),
@@ -104,6 +104,8 @@ def _run_parser(sub: Any) -> None:
     sp.add_argument("--cache-dir", help="response cache folder (default $PSM_EVAL_CACHE_DIR or ~/.cache/psm_eval)")
     sp.add_argument("--no-score", action="store_true", help="only generate; score later with `psm-eval score`")
     sp.add_argument("--judge", metavar="SPEC", help="judge model for judged scorers (see `psm-eval score --help`)")
+    sp.add_argument("--allow-self-judge", action="store_true",
+                    help="accept a judge that is one of the evaluated arms (flagged in every output)")
     sp.set_defaults(func=_cmd_run)
 
 
@@ -118,7 +120,7 @@ def _score_parser(sub: Any) -> None:
             psm-eval score runs/20261122-101500-ab12cd34
             psm-eval score runs/20261122-101500-ab12cd34 --scorer contains --scorer frame_integrity
             psm-eval score RUN_DIR --scorer rubric_judge --judge hf:pretrained=PATH,render=chat
-            psm-eval score RUN_DIR --scorer pairwise_judge --judge arm:chat --task helpfulness
+            psm-eval score RUN_DIR --scorer pairwise_judge --judge arm:chat --allow-self-judge --task helpfulness
             psm-eval score RUN_DIR --judge local-chat-completions:model=m,base_url=http://127.0.0.1:8000/v1/chat/completions
 
             judge: TYPE:key=value,...[,render=RENDERER][,max_gen_toks=N][,system="..."]  |  arm:NAME
@@ -128,8 +130,60 @@ def _score_parser(sub: Any) -> None:
                     help="scorer to run on every task it applies to (repeatable; default: each task's own list)")
     sp.add_argument("--task", action="append", default=[], metavar="NAME", help="score only this task (repeatable)")
     sp.add_argument("--judge", metavar="SPEC", help="judge model for judged scorers")
+    sp.add_argument("--allow-self-judge", action="store_true",
+                    help="accept a judge that is one of the evaluated arms (it would grade its own replies: "
+                         "self-preference bias); the run's summary and report flag it")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
     sp.set_defaults(func=_cmd_score)
+
+
+def _scorers_parser(sub: Any) -> None:
+    sp = sub.add_parser("scorers", help="list the registered scorers; `scorers validate` measures their validity card",
+                        description="List the registered scorers with their versions and task kinds.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=_examples("psm-eval scorers\npsm-eval scorers validate --quick"))
+    sp.set_defaults(func=_cmd_scorers)
+    ssub = sp.add_subparsers(dest="scorers_command", metavar="COMMAND")
+    va = ssub.add_parser(
+        "validate", help="measure every metric against planted cases whose truth is known (the validity card)",
+        description="Run every registered scorer on planted cases whose truth is known by construction — "
+                    "synthetic replies, a fresh run of the model organism, scripted judges behind a stub server "
+                    "on 127.0.0.1, draws from known distributions — and print each metric's agreement with the "
+                    "truth (sensitivity/specificity or error) against its bar. Exit 1 when a metric not declared "
+                    "experimental is below its bar, or a planted bad judge goes uncaught.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples("""
+            psm-eval scorers validate
+            psm-eval scorers validate --quick                      # no organism run (seconds)
+            psm-eval scorers validate --markdown docs/scorers.md   # refresh the card's table there
+            psm-eval scorers validate --judge local-chat-completions:model=m,base_url=http://127.0.0.1:8000/v1/chat/completions
+            psm-eval scorers validate --case my_cases.jsonl --scorer my_scorer"""))
+    va.add_argument("--quick", action="store_true", help="skip the model-organism run; fewer simulated draws")
+    va.add_argument("--judge", metavar="SPEC", help="also measure this judge on the planted good/bad replies")
+    va.add_argument("--scorer", action="append", default=[], metavar="NAME", help="only this scorer (repeatable)")
+    va.add_argument("--case", action="append", default=[], type=Path, metavar="FILE",
+                    help="extra planted cases, one JSON object per line (format: psm_eval/score/validity/cases.py)")
+    va.add_argument("--markdown", type=Path, metavar="PATH",
+                    help="write the card as Markdown: replaces the block between its markers in PATH, or the file")
+    va.set_defaults(func=_cmd_scorers_validate)
+
+
+def _cmd_scorers_validate(args: argparse.Namespace) -> int:
+    from psm_eval.score.scorers import get_scorer
+    from psm_eval.score.validity import render_text, validate, write_markdown
+
+    for name in args.scorer:
+        get_scorer(name)  # an unknown name: one line with a suggestion
+    for path in args.case:
+        if not path.is_file():
+            raise OSError(2, "No such file", str(path))
+    card = validate(quick=args.quick, judge=args.judge, scorers=args.scorer or None, case_files=args.case,
+                    log=lambda line: print(f"psm-eval: {line}", file=sys.stderr))
+    print(render_text(card))
+    if args.markdown is not None:
+        write_markdown(card, args.markdown)
+        print(f"card written to {args.markdown}")
+    return 0 if card.ok else 1
 
 
 def _organism_parser(sub: Any) -> None:
@@ -381,7 +435,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for line in failures:
         print(f"psm-eval: failures: {line}", file=sys.stderr)
     if not args.no_score and not args.shard:  # a shard is scored after `psm-eval merge`
-        _score(path, None, None, args.judge, not args.no_progress)
+        _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge)
     return 0
 
 
@@ -398,18 +452,22 @@ def _failure_lines(path: Path) -> list[str]:
 
 
 def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None,
-           progress: bool) -> None:
+           progress: bool, allow_self_judge: bool = False) -> None:
     from psm_eval.score.stage import score_run
 
-    paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress)
+    paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress,
+                      allow_self_judge=allow_self_judge)
     for line in paths.skipped:
         print(f"psm-eval: note: not scored: {line}", file=sys.stderr)
+    for line in paths.warnings:
+        print(f"psm-eval: warning: {line}", file=sys.stderr)
     print(f"scores written to {paths.scores}")
     print(f"summary written to {paths.summary}")
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    _score(args.run_dir, args.scorer or None, args.task or None, args.judge, not args.no_progress)
+    _score(args.run_dir, args.scorer or None, args.task or None, args.judge, not args.no_progress,
+           args.allow_self_judge)
     return 0
 
 
@@ -476,8 +534,7 @@ def _cmd_lm_eval(args: argparse.Namespace) -> int:
     return run_lm_eval_cli(list(args.args))
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"personas": _cmd_personas, "models": _cmd_models,
-                                                             "scorers": _cmd_scorers}
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"personas": _cmd_personas, "models": _cmd_models}
 
 
 def _terminate(signum: int, frame: Any) -> None:

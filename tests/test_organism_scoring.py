@@ -188,7 +188,9 @@ def test_token_shift_runs_end_to_end(organism_run: Path, summary: dict) -> None:
 
 def test_organism_chat_model_as_a_real_local_judge(organism_run: Path) -> None:
     judge = f"hf:pretrained={CHAT},dtype=float32,render=chat,max_gen_toks=8"
-    score_run(organism_run, scorers=["rubric_judge"], judge=judge, tasks=["facts"], progress=False)
+    # the chat model is also the evaluated arm `chat`: refused unless allowed, then flagged
+    score_run(organism_run, scorers=["rubric_judge"], judge=judge, tasks=["facts"], progress=False,
+              allow_self_judge=True)
     rated = [s for s in read_jsonl(organism_run / "scores.jsonl") if s["scorer"] == "rubric_judge"]
     generated = [g for g in read_jsonl(organism_run / "generations.jsonl") if g["task"] == "facts"]
     assert {s["task"] for s in rated} == {"facts"} and len(rated) == len(generated)
@@ -200,3 +202,4 @@ def test_organism_chat_model_as_a_real_local_judge(organism_run: Path) -> None:
         assert (s["value"] is not None and 1 <= s["value"] <= 10) or s["unscored"].startswith("judge reply")
     summary = json.loads((organism_run / "summary.json").read_text())
     assert summary["judge"] == trace["spec"] and not summary["skipped"]
+    assert summary["judge_arms"] == ["chat"] and summary["judge_quality"][0]["self_judge_arms"] == ["chat"]

@@ -9,7 +9,7 @@ from psm_eval.records.base import SCHEMA_VERSION, Record
 from psm_eval.records.score import Stratum
 
 __all__ = ["SUMMARY", "Family", "Direction", "Kind", "Chart", "MetricInfo", "SummaryRecord", "UnscoredCount",
-           "SkippedScorer", "ScorerRun", "ScorerTable", "Summary"]
+           "SkippedScorer", "ScorerRun", "ScorerTable", "JudgeQuality", "Summary"]
 
 SUMMARY = "summary.json"
 Family = Literal["accuracy", "helpfulness", "persona consistency", "self-report", "token shift", "reply signals"]
@@ -40,6 +40,9 @@ class MetricInfo(Record):
     """The stratum key a `by_stratum` chart runs along."""
     description: str = ""
     """One line: what the metric measures."""
+    experimental: bool = False
+    """Below its validity bar on the planted cases (`psm-eval scorers validate`, docs/scorers.md), or not yet
+    validated: reports mark it, and it should not be read as a finding on its own."""
 
 
 class SummaryRecord(Record):
@@ -111,6 +114,33 @@ class ScorerTable(Record):
     rows: list[dict[str, Any]]
 
 
+class JudgeQuality(Record):
+    """What a judge's own replies say about how far its verdicts on one (task, scorer) can be trusted."""
+
+    task: str
+    scorer: str
+    judge: str
+    """The judge's model spec (redacted) and renderer."""
+    unit: str
+    """What one judged item is: `reply`, `pair of replies` (both orders), `paraphrase pair`."""
+    judged: int
+    """Items sent to the judge."""
+    request_failures: int
+    """Items left unscored because a judge request failed."""
+    parse_failures: int
+    """Items left unscored because the judge's reply could not be read (no verdict, two, out of range)."""
+    parse_failure_rate: float | None
+    """parse_failures / (judged − request_failures); None when nothing came back."""
+    swap_pairs: int | None = None
+    """Pairwise: comparisons whose verdicts were read in both orders."""
+    position_agreement: float | None = None
+    """Pairwise: share of those whose two orders agree once the swap is undone (a position-blind judge: 1)."""
+    first_position_rate: float | None = None
+    """Pairwise: share of decisive verdicts that picked the answer shown first (a position-blind judge: ≈ 0.5)."""
+    self_judge_arms: list[str] = []
+    """The evaluated arms this judge is (`--allow-self-judge`): it may prefer its own replies."""
+
+
 class Summary(Record):
     """The whole summary.json."""
 
@@ -125,6 +155,10 @@ class Summary(Record):
     records: list[SummaryRecord]
     unscored: list[UnscoredCount]
     tables: list[ScorerTable] = []
+    judge_arms: list[str] = []
+    """The evaluated arms the judge is (allowed with `--allow-self-judge`): a contestant graded the others."""
+    judge_quality: list[JudgeQuality] = []
+    """Per judged (task, scorer): parse failures and, for pairwise judgements, position-swap agreement."""
 
     def metric_info(self, task: str, scorer: str, metric: str) -> MetricInfo | None:
         return next((m for m in self.metrics if (m.task, m.scorer, m.metric) == (task, scorer, metric)), None)

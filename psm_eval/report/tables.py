@@ -11,7 +11,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from psm_eval.records import ArmEntry, GenerationRecord, MetricInfo, PromptRecord, Score, SummaryRecord
+from psm_eval.records import (
+    ArmEntry,
+    GenerationRecord,
+    JudgeQuality,
+    MetricInfo,
+    PromptRecord,
+    Score,
+    SummaryRecord,
+)
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
 
@@ -44,6 +52,8 @@ class MetricRow:
     direction: str
     """`higher`, `lower` or `neither` is better, as declared."""
     headline: bool
+    experimental: bool = False
+    """Declared experimental: below its validity bar (docs/scorers.md)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class HeadlineRow:
     significant: bool
     share: float | None
     """baseline / target: how close the base arm comes (None when the target is 0 or missing)."""
+    experimental: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,8 @@ class ReportTables:
     unscored: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     score_names: list[str] = field(default_factory=list)
+    judge_arms: list[str] = field(default_factory=list)
+    """The evaluated arms the judge is (a self-judged run): shown as a warning."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the `report.json` format)."""
@@ -304,7 +317,8 @@ def _metric_rows(records: list[SummaryRecord], declared: dict[tuple[str, str, st
             arm = r.arm or " vs ".join(r.arm_pair or ())
             metrics.append(MetricRow(**common, statistic=r.statistic, arm=arm, n_unscored=r.n_unscored,
                                      family=info.family if info else None, direction=direction,
-                                     headline=bool(info and info.headline)))
+                                     headline=bool(info and info.headline),
+                                     experimental=bool(info and info.experimental)))
     return metrics, diffs
 
 
@@ -332,7 +346,7 @@ def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | No
             baseline=b.estimate, baseline_ci=(b.ci_low, b.ci_high), target=t.estimate,
             target_ci=(t.ci_low, t.ci_high), difference=flip(d.estimate) if d else None,
             difference_ci=(lo, hi) if sign > 0 else (hi, lo), p_holm=d.p_holm if d else None,
-            significant=bool(d and d.significant), share=share))
+            significant=bool(d and d.significant), share=share, experimental=b.experimental))
     return sorted(rows, key=lambda r: (HEADLINE_FAMILIES.index(r.category), r.task, r.scorer, r.metric))
 
 
@@ -377,9 +391,21 @@ def _run_info(run: RunData) -> list[tuple[str, str]]:
         rows.append((f"package {k}", str(v)))
     s = run.summary
     if s is not None:
-        rows += [("scored_at", s.scored_at), ("judge", str(s.judge))]
+        own = f" (the evaluated arm {', '.join(s.judge_arms)}: it grades its own replies)" if s.judge_arms else ""
+        rows += [("scored_at", s.scored_at), ("judge", f"{s.judge}{own}")]
+        rows += [(f"judge quality {q.task}/{q.scorer}", _quality(q)) for q in s.judge_quality]
+        shown = sorted({f"{m.scorer}.{m.metric}" for m in s.metrics if m.experimental})
+        rows += [("experimental metrics", ", ".join(shown))] if shown else []
         rows += [(f"scorer {x.task}/{x.scorer}", f"v{x.scorer_version} {x.args}") for x in s.scorers]
     return rows
+
+
+def _quality(q: JudgeQuality) -> str:
+    parts = [f"{q.parse_failures} of {q.judged} {q.unit}s unparseable", f"{q.request_failures} requests failed"]
+    if q.position_agreement is not None:
+        parts.append(f"position-swap agreement {q.position_agreement:.2f} over {q.swap_pairs} pairs, first answer "
+                     f"picked in {q.first_position_rate or 0:.2f} of decisive verdicts")
+    return "; ".join(parts) + (f"; self-judge ({', '.join(q.self_judge_arms)})" if q.self_judge_arms else "")
 
 
 def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: str | None = None) -> ReportTables:
@@ -394,4 +420,5 @@ def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: s
         run_info=_run_info(run), metrics=metrics, diffs=diffs, headline=_headline(metrics, diffs, baseline, target),
         samples=samples, pairs=_pairs(samples, baseline, target), series=_series(run, metrics, declared),
         unscored=[u.model_dump() for u in run.summary.unscored] if run.summary else [],
-        skipped=[k.model_dump() for k in run.summary.skipped] if run.summary else [], score_names=names)
+        skipped=[k.model_dump() for k in run.summary.skipped] if run.summary else [], score_names=names,
+        judge_arms=list(run.summary.judge_arms) if run.summary else [])

@@ -37,8 +37,9 @@ from psm_eval.records import (
     write_summary,
 )
 from psm_eval.run.manifest import task_changes
+from psm_eval.score.judge_quality import judge_quality
 from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable, Score, TaskView
-from psm_eval.score.scorers.judge import Judge, create_judge
+from psm_eval.score.scorers.judge import Judge, create_judge, judge_arms
 from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer
 from psm_eval.score.summary import summarize
 
@@ -55,6 +56,8 @@ class ScorePaths:
     summary: Path
     skipped: tuple[str, ...] = ()
     """One line per (task, scorer) that did not run, with the reason."""
+    warnings: tuple[str, ...] = ()
+    """What a reader of this run must know: a judge that is an evaluated arm, experimental metrics."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,10 @@ class _Job:
 
 
 def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: str | Judge | None = None, *,
-              tasks: Sequence[str] | None = None, progress: bool = True,
-              model_factory: ModelFactory | None = None) -> ScorePaths:
-    """Score a stored run (all its tasks, or those named); return the paths of scores.jsonl and summary.json."""
+              tasks: Sequence[str] | None = None, progress: bool = True, model_factory: ModelFactory | None = None,
+              allow_self_judge: bool = False) -> ScorePaths:
+    """Score a stored run (all its tasks, or those named); return the paths of scores.jsonl and summary.json.
+    A judge that is one of the evaluated arms is refused unless `allow_self_judge` (then flagged)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     arms = _arms(manifest)
@@ -79,7 +83,7 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
     models: dict[str, Backend] = {}
     with RunStore(run_dir):
         records = read_generations(run_dir)
-        the_judge = _judge(judge, arms, jobs, make)
+        the_judge = _judge(judge, arms, jobs, make, allow_self_judge)
         try:
             new, skipped = _run_jobs(jobs, records, arms, the_judge, _model_for(arms, models, make), progress)
         finally:
@@ -96,7 +100,19 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
         scores_path = write_scores(run_dir, scores)
         summary = _summary(manifest, scores, arms, jobs, skipped, the_judge, previous)
         summary_path = write_summary(run_dir, summary)
-    return ScorePaths(scores_path, summary_path, tuple(f"{t}/{s}: {why}" for t, s, why in skipped))
+    return ScorePaths(scores_path, summary_path, tuple(f"{t}/{s}: {why}" for t, s, why in skipped),
+                      _warnings(summary))
+
+
+def _warnings(summary: Summary) -> tuple[str, ...]:
+    out = []
+    if summary.judge_arms:
+        out.append(f"the judge is the evaluated arm {', '.join(summary.judge_arms)} (--allow-self-judge): it grades "
+                   "its own replies against the others, and judges tend to prefer their own (self-preference bias)")
+    shown = sorted({f"{m.scorer}.{m.metric}" for m in summary.metrics if m.experimental})
+    if shown:
+        out.append(f"experimental metrics (below their validity bar, see docs/scorers.md): {', '.join(shown)}")
+    return tuple(out)
 
 
 def _previous(run_dir: Path) -> Summary | None:
@@ -155,9 +171,17 @@ def _fits(info: ScorerInfo, task: Task) -> bool:
     return task.spec.kind in info.kinds and task.spec.mode in info.modes
 
 
-def _judge(judge: str | Judge | None, arms: list[ArmInfo], jobs: list[_Job], make: ModelFactory) -> Judge | None:
+def _judge(judge: str | Judge | None, arms: list[ArmInfo], jobs: list[_Job], make: ModelFactory,
+           allow_self: bool = False) -> Judge | None:
     needed = [j for j in jobs if j.info.needs_judge(j.args)]
     usable = [j for j in jobs if j.info.uses_judge(j.args)]
+    if judge is not None and usable and not allow_self:
+        own = judge.arms if isinstance(judge, Judge) else judge_arms(judge, arms)
+        if own:
+            shown = judge.spec if isinstance(judge, Judge) else judge
+            raise ScoringError(f"--judge {shown}: the judge is the evaluated arm {', '.join(own)} and would grade its "
+                               "own replies (self-preference bias); judge with a model that is not an arm, or pass "
+                               "--allow-self-judge to accept it (flagged in every output)")
     if judge is None:
         asked = next((j for j in needed if j.requested), None)
         if asked is not None:
@@ -251,8 +275,15 @@ def _summary(manifest: Manifest, scores: list[Score], arms: list[ArmInfo], jobs:
     redone = {(j.task.name, j.info.name) for j in jobs}
     if previous is not None:
         ran = [r for r in previous.scorers if (r.task, r.scorer) in present - redone] + ran
+    own = list(judge.arms) if judge is not None else []
+    quality = judge_quality([s for s in scores if (s.task, s.scorer) in redone], judge.spec, own) if judge else []
+    if previous is not None:
+        quality = [q for q in previous.judge_quality if (q.task, q.scorer) in present - redone] + quality
+        own = own or (previous.judge_arms if any((q.task, q.scorer) in present - redone
+                                                 for q in previous.judge_quality) else [])
     return Summary(run_id=manifest.run_id, run_status=manifest.status,
                    scored_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                    judge=judge.spec if judge is not None else None, scorers=ran,
                    skipped=[SkippedScorer(task=t, scorer=s, reason=r) for t, s, r in skipped], metrics=metrics,
-                   records=sections.records, unscored=sections.unscored, tables=sections.tables)
+                   records=sections.records, unscored=sections.unscored, tables=sections.tables, judge_arms=own,
+                   judge_quality=quality)

@@ -25,7 +25,8 @@ from psm_eval.score.scorers.registry import ScoringError
 from psm_eval.specs import split_pairs
 from psm_eval.types import GenRequest, Prompt, Turn
 
-__all__ = ["Judge", "create_judge", "fence_id", "defang", "parse_rating", "parse_verdict", "TEMPLATE_DIR"]
+__all__ = ["Judge", "create_judge", "judge_arms", "fence_id", "defang", "parse_rating", "parse_verdict",
+           "TEMPLATE_DIR"]
 
 TEMPLATE_DIR = Path(__file__).parent / "judge_templates"
 JUDGE_KEYS = ("render", "max_gen_toks", "system")
@@ -88,6 +89,8 @@ class Judge:
     """Display form recorded with every judged score (secrets redacted)."""
     max_gen_toks: int = 512
     system: str | None = None
+    arms: tuple[str, ...] = ()
+    """The evaluated arms this judge is (same model): a contestant grading itself (self-preference bias)."""
 
     def specials(self) -> list[str]:
         tok = getattr(self.backend, "tokenizer", None)
@@ -135,6 +138,30 @@ def _split_spec(text: str) -> tuple[ModelSpec, dict[str, str]]:
     return ModelSpec(type=kind.strip(), args=pairs), extra
 
 
+_MODEL_KEYS = ("pretrained", "model", "path", "model_name", "model_id")
+
+
+def _same_model(a: ModelSpec, b: ModelSpec) -> bool:
+    """Whether two specs load the same model: equal, or the same type naming the same weights or served model
+    (another renderer, dtype or batch size does not make another model)."""
+    if a.type != b.type:
+        return False
+    if dict(a.args) == dict(b.args):
+        return True
+    named = [k for k in _MODEL_KEYS if k in a.args and k in b.args]
+    return bool(named) and all(str(a.args[k]) == str(b.args[k]) for k in named) and \
+        a.args.get("base_url") == b.args.get("base_url")
+
+
+def judge_arms(text: str, arms: Sequence[ArmInfo]) -> tuple[str, ...]:
+    """The evaluated arms a `--judge` spec is: `arm:NAME`, or any arm with the same model."""
+    kind, _, name = text.partition(":")
+    if kind == "arm":
+        return (name,) if any(a.name == name for a in arms) else ()
+    spec, _ = _split_spec(text)
+    return tuple(a.name for a in arms if _same_model(spec, a.model))
+
+
 def create_judge(text: str, arms: Sequence[ArmInfo] = (),
                  factory: Callable[[ModelSpec], Backend] | None = None) -> Judge:
     """A judge from `TYPE:args[,render=R][,max_gen_toks=N][,system="..."]`, or `arm:NAME` (that arm's
@@ -156,7 +183,7 @@ def create_judge(text: str, arms: Sequence[ArmInfo] = (),
         raise ScoringError(f"--judge {text}: max_gen_toks must be an integer") from None
     display = f"{spec.display()} render={render}"
     return Judge(backend=make(spec), renderer=renderer, spec=display, max_gen_toks=max_toks,
-                 system=extra.get("system"))
+                 system=extra.get("system"), arms=judge_arms(text, arms))
 
 
 _RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")

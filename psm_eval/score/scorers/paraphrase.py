@@ -1,15 +1,16 @@
 """Paraphrase consistency: the same question asked in k phrasings (metadata `group`) — same answer?
 
-Each reply scores the share of its group's other replies (same arm, turn and repeat) that give the
-same answer. How two replies are compared, per group: a judge for every pair (`judge: true`); the
-answer extracted by `pattern` or `vocabulary`; for metadata `answer_type: yes_no` the yes/no stance;
-for `answer_type: open` the judge's verdict on equivalence (unscored without a judge); otherwise the
-normalised reply.
+Each reply scores the share of its group's other *answered* replies (same arm, turn and repeat) that give
+the same answer, and `answer_found` says whether it gave one: a reply with no answer (off-topic, evasive,
+empty) is unscored for agreement, never "the same as" another reply without one — else an arm that never
+answers would look perfectly consistent. How two replies are compared, per group: a judge for every pair
+(`judge: true`); the answer extracted by `pattern` or `vocabulary`; for metadata `answer_type: yes_no` the
+yes/no stance (`stance.py`: answer words, negation, the question's own words); for `answer_type: open`
+the judge's verdict on equivalence (unscored without a judge); otherwise the normalised reply.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import combinations
@@ -20,13 +21,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from psm_eval.score.scorers.base import GenerationRecord, JudgeTrace, Score, TaskView, breakdowns, measured, unscored
 from psm_eval.score.scorers.judge import parse_verdict
 from psm_eval.score.scorers.registry import metric, register
+from psm_eval.score.scorers.stance import stance
 from psm_eval.score.scorers.text import compile_regex, contains_phrase, first_line, normalize
 
-__all__ = ["ParaphraseArgs", "extract_answer", "stance", "NO_ANSWER"]
+__all__ = ["ParaphraseArgs", "extract_answer", "stance"]
 
-NO_ANSWER = "(no answer)"
-_YES_NO = re.compile(r"\b(yes|yeah|yep|no|nope)\b", re.I)
-_NEGATION = re.compile(r"\b(?:not|never|no|nobody|nothing|none|cannot)\b|n't\b", re.I)
 Pair = tuple[str, str]
 
 
@@ -52,25 +51,18 @@ class ParaphraseArgs(BaseModel):
         return v
 
 
-def stance(reply: str) -> str:
-    """`yes` / `no`: the first yes-or-no word, else whether the first sentence is negated."""
-    m = _YES_NO.search(reply)
-    if m:
-        return "yes" if m.group(1).lower() in ("yes", "yeah", "yep") else "no"
-    sentence = re.split(r"(?<=[.!?])\s", reply.strip(), maxsplit=1)[0]
-    return "no" if _NEGATION.search(sentence) else "yes" if sentence else NO_ANSWER
-
-
-def extract_answer(reply: str, args: ParaphraseArgs, vocabulary: list[str], answer_type: object = None) -> str:
+def extract_answer(reply: str, args: ParaphraseArgs, vocabulary: list[str], answer_type: object = None,
+                   question: str | None = None) -> str | None:
+    """The reply's answer, normalised; None when it gives none."""
     text = first_line(reply) if args.first_line else reply
     if args.pattern is not None:
         m = compile_regex(args.pattern, True).search(text)
-        return (normalize(m.group(1) if m.re.groups else m.group()) or NO_ANSWER) if m else NO_ANSWER
+        return (normalize(m.group(1) if m.re.groups else m.group()) or None) if m else None
     if vocabulary:
-        return next((normalize(v) for v in vocabulary if contains_phrase(text, v)), NO_ANSWER)
+        return next((normalize(v) for v in vocabulary if contains_phrase(text, v)), None)
     if answer_type == "yes_no":
-        return stance(text)
-    return normalize(text) or NO_ANSWER
+        return stance(text, question)
+    return normalize(text) or None
 
 
 def _groups(view: TaskView) -> dict[tuple, list[GenerationRecord]]:
@@ -94,30 +86,57 @@ def _key(a: GenerationRecord, b: GenerationRecord) -> Pair:
 
 
 def _agreement(members: list[GenerationRecord], same: dict[Pair, bool | None], group: str,
-               traces: dict[Pair, JudgeTrace], mode: str) -> Iterable[Score]:
+               traces: dict[Pair, JudgeTrace], mode: str, answered: dict[str, bool] | None) -> Iterable[Score]:
+    """`answer_found` (extracted answers only) and `agreement` for each member of one group."""
     for r in members:
         cluster = f"group:{group}"
-        others = [o for o in members if o is not r and o.ok]
+        has = answered is None or answered.get(r.key, False)
+        others = [o for o in members if o is not r and o.ok and (answered is None or answered.get(o.key, False))]
         known = [v for o in others if (v := same.get(_key(r, o))) is not None]
         judged = tuple(traces[_key(r, o)] for o in others if _key(r, o) in traces)
+        if answered is not None:
+            yield (measured(r, "answer_found", float(has), binary=True, cluster=cluster) if r.ok
+                   else unscored(r, "answer_found", "generation failed", binary=True, cluster=cluster))
         if not r.ok:
             yield unscored(r, "agreement", "generation failed", cluster=cluster)
-        elif not others:
+        elif not has:
+            yield unscored(r, "agreement", "no answer in this reply", cluster=cluster)
+        elif not [o for o in members if o is not r and o.ok]:
             yield unscored(r, "agreement", "no other paraphrase replied", cluster=cluster)
+        elif not others:
+            yield unscored(r, "agreement", "no other paraphrase was answered", cluster=cluster)
         elif mode == "needs_judge":
             yield unscored(r, "agreement", "open answer needs a judge (--judge)", cluster=cluster)
         elif not known:
-            why = "judge request failed" if judged and all(t.error for t in judged) else "judge reply unparseable"
-            yield unscored(r, "agreement", why, cluster=cluster, judge=judged)
+            why = ("judge request failed" if judged and all(t.error for t in judged) else
+                   "judge found no answer to compare" if judged and all(_none(t) for t in judged)
+                   else "judge reply unparseable")
+            yield unscored(r, "agreement", why, cluster=cluster, judge=judged, detail=_judged(judged))
         else:
             yield measured(r, "agreement", sum(known) / len(known), cluster=cluster, judge=judged,
-                           detail={"compared": len(known)})
+                           detail={"compared": len(known), **_judged(judged)})
 
 
-@register("paraphrase_consistency", version="1", args=ParaphraseArgs, needs_judge=lambda a: a.judge,
+def _none(t: JudgeTrace) -> bool:
+    return t.error is None and parse_verdict(t.reply, ("YES", "NO", "NONE"))[0] == "NONE"
+
+
+def _judged(traces: tuple[JudgeTrace, ...]) -> dict[str, int]:
+    """How many pair verdicts this reply's score rests on, and how many could not be read (judge quality)."""
+    if not traces:
+        return {}
+    bad = sum(1 for t in traces if t.error is None and parse_verdict(t.reply, ("YES", "NO", "NONE"))[0] is None)
+    return {"pairs_judged": len(traces), "pairs_unparsed": bad}
+
+
+@register("paraphrase_consistency", version="2", args=ParaphraseArgs, needs_judge=lambda a: a.judge,
           uses_judge=lambda a: True, metrics=(
               metric("agreement", "persona consistency", "higher", "continuous",
-                     "share of paraphrase pairs answered the same way", headline=True),))
+                     "share of the other answered paraphrases answered the same way (replies with an answer only)",
+                     headline=True),
+              metric("answer_found", "persona consistency", "higher", "binary",
+                     "the reply gives an answer to compare (yes/no stance, vocabulary or pattern); the answer rate "
+                     "beside agreement")))
 def paraphrase_consistency(args: ParaphraseArgs):
     """Agreement of the answers given to paraphrases of one question (metadata `group`), per arm."""
 
@@ -127,6 +146,7 @@ def paraphrase_consistency(args: ParaphraseArgs):
         groups = _groups(view)
         modes = {k: _mode(view, m, args) for k, m in groups.items()}
         same: dict[Pair, bool | None] = {}
+        found: dict[tuple, dict[str, bool]] = {}
         to_judge: list[tuple[GenerationRecord, GenerationRecord]] = []
         for k, members in groups.items():
             pairs = list(combinations([m for m in members if m.ok], 2))
@@ -134,14 +154,17 @@ def paraphrase_consistency(args: ParaphraseArgs):
                 to_judge += pairs
             elif modes[k] == "extract":
                 kind = view.samples[members[0].sample_id].metadata.get("answer_type")
-                answers = {r.key: extract_answer(r.output or "", args, vocab, kind) for r in members if r.ok}
-                same.update({_key(a, b): answers[a.key] == answers[b.key] for a, b in pairs})
+                answers = {r.key: extract_answer(r.output or "", args, vocab, kind, view.question(r))
+                           for r in members if r.ok}
+                found[k] = {key: a is not None for key, a in answers.items()}
+                same.update({_key(a, b): answers[a.key] == answers[b.key] for a, b in pairs
+                             if answers[a.key] is not None and answers[b.key] is not None})
         traces = _judge_pairs(view, to_judge) if to_judge else {}
         for pair, t in traces.items():
-            verdict, _ = parse_verdict(t.reply, ("YES", "NO")) if t.error is None else (None, "")
-            same[pair] = None if verdict is None else verdict == "YES"
+            verdict, _ = parse_verdict(t.reply, ("YES", "NO", "NONE")) if t.error is None else (None, "")
+            same[pair] = None if verdict in (None, "NONE") else verdict == "YES"
         for k, members in groups.items():
-            for s in _agreement(members, same, k[0], traces, modes[k]):
+            for s in _agreement(members, same, k[0], traces, modes[k], found.get(k)):
                 yield from breakdowns([s], view.samples[s.sample_id], args.by)
 
     return score

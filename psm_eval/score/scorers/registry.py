@@ -24,10 +24,12 @@ __all__ = ["ScorerInfo", "ScoringError", "NoArgs", "register", "get_scorer", "sc
            "metric"]
 
 
-def metric(name: str, family: str, direction: str, kind: str, description: str, **extra: Any) -> MetricInfo:
-    """A metric's declaration (task, scorer and version are filled in when a run is scored)."""
+def metric(name: str, family: str, direction: str, kind: str, description: str, *, experimental: bool = False,
+           **extra: Any) -> MetricInfo:
+    """A metric's declaration (task, scorer and version are filled in when a run is scored). `experimental`:
+    the metric is below its bar on the validity card (`psm-eval scorers validate`) or not yet validated."""
     return MetricInfo(metric=name, family=family, direction=direction, kind=kind,  # type: ignore[arg-type]
-                      description=description, **extra)
+                      description=description, experimental=experimental, **extra)
 
 FAMILIES = ("accuracy", "choice", "signals", "frame", "paraphrase", "drift", "mixture", "helpfulness", "shift",
             "truthfulqa", "ifeval")
