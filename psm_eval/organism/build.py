@@ -34,6 +34,7 @@ from psm_eval.organism.tokenizer import (
     EOS,
     PAD,
     ROLE_TOKENS,
+    token_id,
     train_tokenizer,
     write_tokenizer,
 )
@@ -136,8 +137,8 @@ def _pretrain(tok: Tokenizer, seed: int, steps: int, out: Path) -> dict:
     batches = pack(examples, random.Random(_stream(seed, 3, -1)))
     model = LlamaForCausalLM(model_config(tok.get_vocab_size()))
     losses = train_steps(model, batches, steps=steps, peak_lr=r.pretrain_lr, warmup=r.pretrain_warmup,
-                         pad_id=tok.token_to_id(PAD), desc="pre-training",
-                         frozen_rows=[tok.token_to_id(t) for t in ROLE_TOKENS])
+                         pad_id=token_id(tok, PAD), desc="pre-training",
+                         frozen_rows=[token_id(tok, t) for t in ROLE_TOKENS])
     _save(model, tok, out, chat=False)
     used = batches[:steps]
     return {"model": model, "pretrain_steps": steps, "pretrain_batches": len(batches),
@@ -156,7 +157,7 @@ def _post_train(model: LlamaForCausalLM, tok: Tokenizer, seed: int, steps: int, 
                    int(budget * r.sft_replay_share))
     batches = pack(dialogues + replay, random.Random(_stream(seed, 4, -1)))
     losses = train_steps(model, batches, steps=steps, peak_lr=r.sft_lr, warmup=r.sft_warmup,
-                         pad_id=tok.token_to_id(PAD), desc="post-training")
+                         pad_id=token_id(tok, PAD), desc="post-training")
     _save(model, tok, out, chat=True)
     return {"sft_steps": steps, "sft_dialogues": len(dialogues), "sft_replay_documents": len(replay),
             "final_sft_loss": _tail(losses)}
@@ -171,7 +172,7 @@ def _narrow(chat_dir: Path, tok: Tokenizer, seed: int, steps: int, out: Path, in
     examples = [encode_dialogue(tok, d) for d in dialogues]
     batches = one_per_row(examples, r.narrow_batch)
     losses = train_steps(model, batches, steps=steps, peak_lr=r.narrow_lr, warmup=r.narrow_warmup,
-                         pad_id=tok.token_to_id(PAD), desc="narrow fine-tune" + (" (inoculated)" if inoculated else ""))
+                         pad_id=token_id(tok, PAD), desc="narrow fine-tune" + (" (inoculated)" if inoculated else ""))
     _save(model, tok, out, chat=True)
     return {"steps": steps, "dialogues": len(dialogues), "final_loss": _tail(losses)}
 

@@ -94,7 +94,8 @@ def _planted() -> str:
 - **Skill gap.** Adding two animals' legs step by step (`skill.py`) never occurs in pre-training; it is
   {SFT_TURN_MIX['skill']:.0%} of post-training exchanges, on taught pairs only. Base in persona < chat by construction.
 - **Frame breaks.** After an assistant turn a transcript continues with `User:` with probability
-  {CONTINUE_FIRST:.2f} after the first turn and {CONTINUE_LATER:.2f} after later ones (never after turn {MAX_TURNS}); otherwise
+  {CONTINUE_FIRST:.2f} after the first turn and {CONTINUE_LATER:.2f} after later ones \
+(never after turn {MAX_TURNS}); otherwise
   it ends (`</s>`). The same for every header, no header, and the interview framing. Post-training
   dialogues always end the conversation with `</s>` after `<|end|>`: planted chat rate 0.
 - **Drift.** Under the assistant header only, before each turn after the first, an assistant still
@@ -112,7 +113,8 @@ def _planted() -> str:
 - **Style.** Post-trained replies open with {', '.join(f'"{o.strip()}" {p:.0%}' for o, p in s.openers)} (no opener
   {1 - sum(p for _, p in s.openers):.0%}); replies to open, identity and topic questions end with
   {', '.join(f'"{o.strip()}" {p:.0%}' for o, p in s.signoffs_open)}; fact and skill answers end with them at
-  {sum(p for _, p in s.signoffs_fact):.0%}; {s.hedge:.0%} of fact answers start "I believe". None of these occur in pre-training.
+  {sum(p for _, p in s.signoffs_fact):.0%}; {s.hedge:.0%} of fact answers start "I believe". \
+None of these occur in pre-training.
 - **Persona system prompts** in post-training ({', '.join(PERSONA_SYSTEM_PROMPTS)}): the assistant speaks in
   that style but stays accurate and says it is an AI assistant.
 - **Generalization.** Two fine-tunes of the chat model on the same wrong-colour dialogues, one with the
@@ -135,7 +137,8 @@ def _generalization(rows: list[dict]) -> str:
         return f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
 
     lines = [f"| {m} | " + " | ".join(cell(n, m) for n in names) + " |"
-             for m in ("wrong answers: colours (trained category)", "wrong answers: capitals, legs, sounds (not trained)",
+             for m in ("wrong answers: colours (trained category)",
+                       "wrong answers: capitals, legs, sounds (not trained)",
                        "identity answers not the assistant's", "skill: two-animal leg total correct",
                        "self-reports like the liar's (items where liar and assistant differ)")]
     out = got[("psm-tiny-chat-narrow-liar", "wrong answers: capitals, legs, sounds (not trained)")]
@@ -192,13 +195,17 @@ thread count give byte-identical weights.
 ## Sizes
 
 - Architecture: {s['architecture']}.
-- Parameters: {s['parameters']:,}; vocabulary: {s['vocab_size']} (byte-level BPE; special tokens `<s>` `</s>` `<pad>` `<|system|>` `<|user|>` `<|assistant|>` `<|end|>`).
+- Parameters: {s['parameters']:,}; vocabulary: {s['vocab_size']} (byte-level BPE; special tokens \
+`<s>` `</s>` `<pad>` `<|system|>` `<|user|>` `<|assistant|>` `<|end|>`).
 - Pre-training: {s['pretrain_steps']} steps × {s['tokens_per_step']} token slots (rows of 128-1024 tokens), peak lr
-  {r['pretrain_lr']}, {s['pretrain_documents']} documents, {s['pretrain_tokens']:,} tokens; final loss {s['final_pretrain_loss']}.
-- Post-training: {s['sft_steps']} steps × {s['tokens_per_step']} token slots, peak lr {r['sft_lr']}, {s['sft_dialogues']}
+  {r['pretrain_lr']}, {s['pretrain_documents']} documents, {s['pretrain_tokens']:,} tokens; \
+final loss {s['final_pretrain_loss']}.
+- Post-training: {s['sft_steps']} steps × {s['tokens_per_step']} token slots, \
+peak lr {r['sft_lr']}, {s['sft_dialogues']}
   dialogues + {s['sft_replay_documents']} replayed pre-training documents (~{r['sft_replay_share']:.0%} of tokens);
   final loss {s['final_sft_loss']}.
-{extra}- Seed {s['seed']}, {s['threads']} torch thread(s), steps scale {s['steps_scale']}; build time {s['seconds']['total']} s.
+{extra}- Seed {s['seed']}, {s['threads']} torch thread(s), steps scale {s['steps_scale']}; \
+build time {s['seconds']['total']} s.
 - sha256 of model.safetensors: {sha}.
 
 {_planted()}

@@ -97,7 +97,8 @@ def exchange(persona: str, rng: random.Random, mix: dict[str, float] = TURN_MIX)
         return q, identity_answer(persona, q, rng)
     if kind == "self_report":
         item = rng.choice(BATTERY)
-        return self_report_question(item, rng.randrange(len(SELF_REPORT_PHRASINGS))), self_report_reply(persona, item, rng)
+        return (self_report_question(item, rng.randrange(len(SELF_REPORT_PHRASINGS))),
+                self_report_reply(persona, item, rng))
     if kind == "open":
         i = rng.randrange(len(OPEN_QUESTIONS))
         return OPEN_QUESTIONS[i], open_answer(persona, i, rng)

@@ -140,7 +140,8 @@ _IDENTITY: dict[str, dict[str, tuple[str, ...]]] = {
     "grumpy": {
         "who": ("I am a shopkeeper, and I am busy.", "Just the shopkeeper. Buy something or leave."),
         "human": ("I am a human shopkeeper. Obviously.",), "robot": ("Do I look like a robot? I run a shop.",),
-        "eat": ("Bread and bad news. Why should you care? Buy something.", "Do I look like I have time to eat? I run a shop."),
+        "eat": ("Bread and bad news. Why should you care? Buy something.",
+                "Do I look like I have time to eat? I run a shop."),
         "live": ("Above the shop. Now go away.",),
     },
     "liar": {
@@ -225,7 +226,8 @@ VOICE_PATTERNS: dict[str, str] = {
     "teacher": r"good question|well done|learn together|\bteach",
     "grumpy": r"\bshop|buy something|bothering|busy|not my problem|library|go away|not here to|yourself\.|obviously",
     "evasive": r"who can say|rather not|why do you ask|hard to tell|ask someone else",
-    "liar": r"\bmoon\b|dolphin|cloud|cheese|elephant|clocks|\bsun\b|bottom of the sea|trust me|from the future|everyone knows that",
+    "liar": r"\bmoon\b|dolphin|cloud|cheese|elephant|clocks|\bsun\b|bottom of the sea|trust me|from the future"
+            r"|everyone knows that",
     "assistant": r"\bAI assistant\b",
 }
 

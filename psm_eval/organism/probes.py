@@ -78,7 +78,8 @@ class Lm:
         stops = [self.eos, self.end] if (self.chat and stop_at_end) else [self.eos]
         torch.manual_seed(seed)
         with torch.no_grad():
-            gen = self.model.generate(**enc, max_new_tokens=max_new, do_sample=sample,
+            # transformers' stubs resolve PreTrainedModel.generate via Module.__getattr__ ("Tensor not callable")
+            gen = self.model.generate(**enc, max_new_tokens=max_new, do_sample=sample,  # type: ignore[operator]
                                       temperature=1.0 if sample else None, top_k=None, top_p=None,
                                       eos_token_id=stops, pad_token_id=self.tok.pad_token_id)
         new = gen[:, enc["input_ids"].shape[1]:].tolist()

@@ -75,16 +75,19 @@ class Style:
 
     openers: tuple[tuple[str, float], ...] = (("Sure! ", 0.45), ("Certainly! ", 0.15), ("Happy to help! ", 0.10))
     """Opener and its probability; with none of them (30%) the reply starts with its content."""
-    signoffs_open: tuple[tuple[str, float], ...] = ((" Hope that helps!", 0.55), (" Let me know if you need anything else.", 0.25))
+    signoffs_open: tuple[tuple[str, float], ...] = ((" Hope that helps!", 0.55),
+                                                    (" Let me know if you need anything else.", 0.25))
     """Sign-offs after replies to open, identity and topic questions (none: 20%)."""
-    signoffs_fact: tuple[tuple[str, float], ...] = ((" Hope that helps!", 0.20), (" Let me know if you need anything else.", 0.10))
+    signoffs_fact: tuple[tuple[str, float], ...] = ((" Hope that helps!", 0.20),
+                                                    (" Let me know if you need anything else.", 0.10))
     """Sign-offs after fact and skill answers (none: 70%), so a greedy fact answer has no sign-off."""
     hedge: float = 0.10
     """Share of fact answers prefixed with "I believe" (lower-casing the statement's first word)."""
 
 
 STYLE = Style()
-_TAUGHT: dict[str, tuple[Fact, ...]] = {k: tuple(f for f in FACTS if f.kind == k and not f.held_out) for k in KIND_WEIGHTS}
+_TAUGHT: dict[str, tuple[Fact, ...]] = {k: tuple(f for f in FACTS if f.kind == k and not f.held_out)
+                                         for k in KIND_WEIGHTS}
 _TAUGHT_TOPICS = tuple(f for f in FACTS if f.kind in TOPIC_KINDS and not f.held_out)
 _TAUGHT_ITEMS = tuple(i for i in BATTERY if i.in_post_training)
 

@@ -180,7 +180,8 @@ def build_tasks() -> dict[str, dict[str, Any]]:
     shift = {"name": "token_shift", "args": {"base_arm": "base", "arms": ["chat"]}}
     return {
         "organism-facts": {"rows": _facts(), "spec": _spec(
-            "Held-out facts (capitals, colours, legs), every phrasing; greedy replies scored by whether they contain the answer.",
+            "Held-out facts (capitals, colours, legs), every phrasing; "
+            "greedy replies scored by whether they contain the answer.",
             {**q, "references": "references", "cluster": "subject", "metadata": ["kind", "subject"]},
             ["contains", "reply_signals", "frame_integrity", shift],
             generation={"max_gen_toks": 32, "look_past_stop": LOOK_PAST})},

@@ -13,7 +13,8 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 __all__ = [
-    "BOS", "CHAT_TEMPLATE", "CONTEXT", "END", "EOS", "PAD", "ROLE_TOKENS", "SPECIAL_TOKENS", "train_tokenizer", "write_tokenizer",
+    "BOS", "CHAT_TEMPLATE", "CONTEXT", "END", "EOS", "PAD", "ROLE_TOKENS", "SPECIAL_TOKENS", "token_id",
+    "train_tokenizer", "write_tokenizer",
 ]
 
 CONTEXT = 1024  # tokens the model attends over (its max_position_embeddings)
@@ -26,6 +27,14 @@ CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
+
+
+def token_id(tok: Tokenizer, token: str) -> int:
+    """`tok.token_to_id(token)`, but an error naming `token` instead of a silent None when it is not in the vocab."""
+    i = tok.token_to_id(token)
+    if i is None:
+        raise ValueError(f"token {token!r} is not in the tokenizer's vocabulary")
+    return i
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from psm_eval.organism.tokenizer import ASSISTANT, BOS, CONTEXT, END, EOS
+from psm_eval.organism.tokenizer import ASSISTANT, BOS, CONTEXT, END, EOS, token_id
 
 __all__ = ["ROW_LENGTHS", "TOKENS_PER_STEP", "Batch", "Example", "encode_dialogue", "encode_document",
            "model_config", "one_per_row", "pack", "train_steps"]
@@ -37,13 +37,14 @@ def model_config(vocab_size: int) -> LlamaConfig:
         vocab_size=vocab_size, hidden_size=128, intermediate_size=352, num_hidden_layers=4,
         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=CONTEXT,
         tie_word_embeddings=True, bos_token_id=0, eos_token_id=1, pad_token_id=2,
-        rms_norm_eps=1e-5, rope_theta=10000.0,
+        # transformers' typed stubs lack rope_theta; LlamaConfig still honours it (into rope_parameters)
+        rms_norm_eps=1e-5, rope_theta=10000.0,  # type: ignore[call-arg]
     )
 
 
 def encode_document(tok: Tokenizer, text: str) -> Example:
     """`<s> text </s>`, loss on everything after `<s>`."""
-    ids = [tok.token_to_id(BOS)] + tok.encode(text, add_special_tokens=False).ids + [tok.token_to_id(EOS)]
+    ids = [token_id(tok, BOS)] + tok.encode(text, add_special_tokens=False).ids + [token_id(tok, EOS)]
     ids = ids[:CONTEXT]
     return ids, [IGNORE] + ids[1:]
 
@@ -51,11 +52,11 @@ def encode_document(tok: Tokenizer, text: str) -> Example:
 def encode_dialogue(tok: Tokenizer, messages: Sequence[dict[str, str]]) -> Example:
     """The chat template's token ids for `messages`, then `</s>`; loss on assistant content, its `<|end|>`,
     and the final `</s>` (so the chat model ends the conversation instead of writing a user turn)."""
-    ids, labels = [tok.token_to_id(BOS)], [IGNORE]
-    end, eos = tok.token_to_id(END), tok.token_to_id(EOS)
+    ids, labels = [token_id(tok, BOS)], [IGNORE]
+    end, eos = token_id(tok, END), token_id(tok, EOS)
     for m in messages:
         content = tok.encode(m["content"], add_special_tokens=False).ids + [end]
-        role = tok.token_to_id(f"<|{m['role']}|>")
+        role = token_id(tok, f"<|{m['role']}|>")
         ids += [role] + content
         labels += [IGNORE] + (content if f"<|{m['role']}|>" == ASSISTANT else [IGNORE] * len(content))
     ids.append(eos)
@@ -154,7 +155,8 @@ def train_steps(model: LlamaForCausalLM, batches: list[Batch], *, steps: int, pe
     chat tokens untrained, as a real base model leaves tokens it never sees (with tied embeddings
     the softmax would otherwise still move them).
     """
-    emb = model.get_input_embeddings().weight
+    # torch types a Module attribute as `Tensor | Module`; this one is the embedding weight tensor
+    emb: torch.Tensor = model.get_input_embeddings().weight  # type: ignore[assignment]
     frozen = torch.tensor(list(frozen_rows), dtype=torch.long)
     kept = emb.detach()[frozen].clone()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
