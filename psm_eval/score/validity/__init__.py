@@ -88,7 +88,9 @@ def _run(case: dict[str, Any], judge: Any = None, model_for: Callable[[str], Any
     if "error" in case:
         return []
     if "base_ranks" in case:
-        model_for = lambda arm, ranks=case["base_ranks"]: PlantedRanks(ranks)  # noqa: E731
+        base = case.get("args", {}).get("base_arm", "base")
+        post = case.get("post_ranks", case["base_ranks"])
+        model_for = lambda arm: PlantedRanks(case["base_ranks"] if arm == base else post)  # noqa: E731
     return observe(case, run_case(case, judge=judge, model_for=model_for))
 
 

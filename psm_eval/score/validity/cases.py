@@ -12,10 +12,17 @@ A case file holds one JSON object per line (`cases/<scorer>.jsonl`, or any file 
 `items` is the short form: one sample and one reply each. The long form gives `samples` (id, prompt or
 dialogue, references, choices, gold, metadata) and `records` (stored generation records; the omitted
 fields take neutral defaults), each record with its own `truth`. A truth maps a metric to its known
-value, or to null when the reply has no truth to score (it must come out *unscored*). `truths` adds
-truths of scores that belong to no single record (`{"sample_id", "arm", "metric", "value", "repeat": null}`).
+value, or to null when the reply has no truth to score (it must come out *unscored*). A key
+`metric@by=value` is the metric's score in that stratum (`endorse@direction=Yes`). A list of values is
+matched in order to the scores a scorer gives one record under one key (ifeval: one per instruction).
+`truths` adds truths of scores that belong to no single record (`{"sample_id", "arm", "metric", "value",
+"repeat": null, "stratum": "by=value"}`). `summary_truths` plants the statistics of the scorer's own
+summary (`summarize`, seed 0): `{"metric", "value", "arm"}` (statistic `mean`) or `{"metric", "value",
+"arm_pair": [a, b]}` (statistic `difference`), optionally `"statistic"` and `"stratum": "by=value"`; a null
+value says the summary must hold no such statistic.
 Optional: `base_ranks` (token_shift: per reply, the planted rank of each continuation token under the base
-model), `judge` (`right`, `first` or `garbled`: the stub judge that answers this case's judge calls).
+model; `post_ranks`: the same under the post-trained arms' model, else the base ranks), `judge` (`right`,
+`first` or `garbled`: the stub judge that answers this case's judge calls).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from psm_eval.backends import ModelSpec
 from psm_eval.data.task import TaskSpec
 from psm_eval.records import GenerationRecord
 from psm_eval.score.scorers.base import ArmInfo, Score, TaskView
-from psm_eval.score.scorers.registry import ScoringError, build_scorer
+from psm_eval.score.scorers.registry import ScoringError, build_scorer, get_scorer
 from psm_eval.types import Sample, Turn
 
 __all__ = ["CASES_DIR", "Observation", "load_cases", "run_case", "observe"]
@@ -134,33 +141,99 @@ def run_case(case: dict[str, Any], judge: Any = None, model_for: Callable[[str],
     return [s.model_copy(update={"scorer": info.name, "scorer_version": info.version}) for s in scorer(view)]
 
 
-def observe(case: dict[str, Any], scores: Sequence[Score]) -> list[Observation]:
-    """Each planted truth of the case beside the score it planted for (overall scores only)."""
-    got: dict[tuple, Score] = {}
-    for s in scores:
-        if s.stratum is None:
-            got.setdefault((s.sample_id, s.arm, s.turn, s.repeat, s.metric), s)
+def _key_of(metric: str) -> tuple[str, str | None]:
+    """`metric` or `metric@by=value` → (metric, stratum text)."""
+    name, _, stratum = metric.partition("@")
+    return name, stratum or None
+
+
+def _planted(case: dict[str, Any]) -> list[tuple[tuple, Any]]:
+    """(score key, truth) of every per-record truth and `truths` entry; key (sample, arm, turn, repeat,
+    metric, stratum)."""
     _, records = expand(case)
-    wanted = [((r["sample_id"], r.get("arm", "chat"), r.get("turn", 0), r.get("repeat", 0), m), v)
-              for r in records for m, v in r.get("truth", {}).items()]
-    wanted += [((t["sample_id"], t.get("arm", "chat"), t.get("turn", 0), t.get("repeat"), t["metric"]), t["value"])
-               for t in case.get("truths", [])]
-    source, name = case.get("source", "synthetic"), case.get("name", "")
     out = []
-    for key, truth in wanted:
-        found = got.get(key)
-        if found is None:
-            raise ScoringError(f"planted case '{name}': the scorer gave no '{key[-1]}' score for "
-                               f"{'/'.join(str(k) for k in key[:4])}")
-        s = found
-        out.append(Observation(case["scorer"], key[-1], source, name, None if truth is None else float(truth),
-                               s.value, item=f"{key[0]}/{key[1]}"))
+    for r in records:
+        for m, v in r.get("truth", {}).items():
+            name, stratum = _key_of(m)
+            out.append(((r["sample_id"], r.get("arm", "chat"), r.get("turn", 0), r.get("repeat", 0), name, stratum), v))
+    out += [((t["sample_id"], t.get("arm", "chat"), t.get("turn", 0), t.get("repeat"), t["metric"],
+              t.get("stratum")), t["value"]) for t in case.get("truths", [])]
     return out
 
 
+def _summary_observations(case: dict[str, Any], scores: Sequence[Score]) -> list[Observation]:
+    """Each `summary_truths` entry beside the statistic of the scorer's own summary it planted for."""
+    wanted = case.get("summary_truths", [])
+    if not wanted:
+        return []
+    summarize = get_scorer(case["scorer"]).summarize
+    name = case.get("name", "")
+    if summarize is None:
+        raise ScoringError(f"planted case '{name}': scorer '{case['scorer']}' has no summary to plant truths for")
+    got: dict[tuple, Any] = {}
+    for rec in summarize(scores, seed=0)["records"]:
+        pair = tuple(rec.arm_pair) if rec.arm_pair else None
+        got.setdefault((rec.statistic, rec.metric, rec.arm, pair, str(rec.stratum) if rec.stratum else None), rec)
+    out = []
+    for t in wanted:
+        pair = tuple(t["arm_pair"]) if t.get("arm_pair") else None
+        statistic = t.get("statistic", "difference" if pair else "mean")
+        found = got.get((statistic, t["metric"], t.get("arm"), pair, t.get("stratum")))
+        truth = t["value"]
+        item = f"{statistic} {'−'.join(pair) if pair else t.get('arm')}" + (f" @{t['stratum']}" if t.get("stratum")
+                                                                                else "")
+        out.append(Observation(case["scorer"], t["metric"], case.get("source", "synthetic"), name,
+                               None if truth is None else float(truth),
+                               None if found is None else found.estimate, item=item))
+    return out
+
+
+def observe(case: dict[str, Any], scores: Sequence[Score]) -> list[Observation]:
+    """Each planted truth of the case beside the score it planted for (overall scores, and the strata a
+    truth names), and beside the summary statistics it plants (`summary_truths`)."""
+    got: dict[tuple, list[Score]] = {}
+    for s in scores:
+        got.setdefault((s.sample_id, s.arm, s.turn, s.repeat, s.metric, str(s.stratum) if s.stratum else None),
+                       []).append(s)
+    source, name = case.get("source", "synthetic"), case.get("name", "")
+    out = []
+    for key, truth in _planted(case):
+        found = got.get(key)
+        where = "/".join(str(k) for k in key[:4]) + (f" @{key[5]}" if key[5] else "")
+        if found is None:
+            raise ScoringError(f"planted case '{name}': the scorer gave no '{key[4]}' score for {where}")
+        truths = truth if isinstance(truth, list) else [truth]
+        if len(truths) != len(found):
+            raise ScoringError(f"planted case '{name}': {len(truths)} '{key[4]}' truth(s) planted for {where}, "
+                               f"the scorer gave {len(found)} score(s)")
+        for i, (t, s) in enumerate(zip(truths, found)):
+            item = f"{key[0]}/{key[1]}" + (f"#{i}" if isinstance(truth, list) else "") + (f" @{key[5]}" if key[5]
+                                                                                          else "")
+            out.append(Observation(case["scorer"], key[4], source, name, None if t is None else float(t), s.value,
+                                   item=item))
+    return out + _summary_observations(case, scores)
+
+
 class _Chars:
+    """A character-level tokenizer (one token per character, ids mod 256)."""
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [ord(c) % 256 for c in text]}
+
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(chr(i) for i in ids)
+
+
+def planted_logits(token: int, rank: int, vocab: int = 256) -> list[float]:
+    """Next-token logits under which `token` has rank `rank`: the first `rank - 1` other ids rank above it
+    (logits 1 + 0.01 × their place from the bottom), `token` at 0, every other id at −10 − 0.001 × id, so
+    that every logit differs and the top 10 are determined."""
+    logits = [-10.0 - 0.001 * x for x in range(vocab)]
+    ahead = [x for x in range(vocab) if x != token][:rank - 1]
+    for j, x in enumerate(ahead):
+        logits[x] = 1.0 + 0.01 * (len(ahead) - j)
+    logits[token] = 0.0
+    return logits
 
 
 class _PlantedLM:
@@ -174,9 +247,12 @@ class _PlantedLM:
         self.ranks = {k.strip(): v for k, v in ranks.items()}
         self._ctx = 0
 
-    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    def tok_encode(self, context: str) -> list[int]:
         self._ctx = len(context)
-        return [ord(c) % 256 for c in context], [ord(c) % 256 for c in continuation]
+        return [ord(c) % 256 for c in context]
+
+    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        return self.tok_encode(context), [ord(c) % 256 for c in continuation]
 
     def model(self, ids: Any) -> Any:
         import torch
@@ -187,9 +263,7 @@ class _PlantedLM:
         logits = torch.full((1, len(row), 256), -10.0)
         for i, tok in enumerate(cont):
             rank = planted[i] if i < len(planted) else 1
-            ahead = [x for x in range(256) if x != tok][:rank - 1]
-            logits[0, self._ctx - 1 + i, ahead] = 1.0
-            logits[0, self._ctx - 1 + i, tok] = 0.0
+            logits[0, self._ctx - 1 + i] = torch.tensor(planted_logits(tok, rank))
         return type("Out", (), {"logits": logits})()
 
 

@@ -9,7 +9,8 @@ is: a reply that is exactly one persona's identity line has that persona (its mi
 keeps its identity and drifts not; the claims of each line are annotated below); a reply, or the text past
 its stop, that holds one of the organism's user questions wrote a user turn (out of frame); an identity
 line ended by the model's own end token is in frame. The base arm's own greedy reply ranked under the base
-model is unshifted by construction (greedy decoding picks each model's rank-1 token).
+model, in the base arm's own context, is unshifted by construction (greedy decoding picks each model's
+rank-1 token), and compared with itself has no divergence (KL 0, the same top 10).
 """
 
 from __future__ import annotations
@@ -137,7 +138,11 @@ def organism_cases(facts: int = 6, mixture_classes: dict[str, Any] | None = None
                 mixture.append({**rec, "truth": {n: int(n == persona) for n in [*mixture_classes, "other"]}})
         frame.append({**rec, "truth": truth})
         if r.arm == "base":
-            shift.append({**rec, "truth": {"unshifted": 1.0, "marginal": 0.0, "shifted": 0.0}})
+            # the base arm's own greedy reply, as a second arm, ranked by the base model in the base arm's
+            # context and compared with itself: every token rank 1, no divergence, the same top 10
+            shift.append({**rec, "arm": "greedy", "truth": {"unshifted_persona": 1.0, "marginal_persona": 0.0,
+                                                            "shifted_persona": 0.0, "kl_persona": 0.0,
+                                                            "top10_overlap_persona": 1.0}})
     common: dict[str, Any] = {"source": "organism", "arms": arms, "samples": samples}
     dialogues = [{"id": s["id"], "dialogue": [{"role": "user", "content": s["prompt"]}]} for s in samples]
     out: list[dict[str, Any]] = [
@@ -146,7 +151,8 @@ def organism_cases(facts: int = 6, mixture_classes: dict[str, Any] | None = None
         {**common, "scorer": "drift", "name": "organism: identity lines as rollout probes",
          "task": {"mode": "rollout"}, "samples": dialogues, "records": drift},
         {**common, "scorer": "token_shift", "name": "organism: the base arm's greedy replies under the base model",
-         "args": {"base_arm": "base", "arms": ["base"]}, "records": shift}]
+         "args": {"base_arm": "base", "arms": ["greedy"], "context": "persona"},
+         "arms": [*arms, {"name": "greedy", "render": arm_specs[0]["render"]}], "records": shift}]
     if mixture_classes is not None:
         out.append({**common, "scorer": "persona_mixture", "name": "organism: identity lines by persona",
                     "args": {"classes": mixture_classes}, "records": mixture})
