@@ -88,6 +88,20 @@ def test_cluster_t_matches_statsmodels_cluster_robust_ols() -> None:
     assert (iv.ci_low, iv.ci_high) == pytest.approx(tuple(fit.conf_int()[0]), rel=1e-10)
 
 
+def test_pooled_share_is_statsmodels_cluster_robust_wls_weighted_by_tokens() -> None:
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(9), rng.integers(1, 4, 9))
+    tokens = rng.integers(3, 40, groups.size).astype(float)
+    shares = np.clip(rng.beta(2, 8, groups.size), 0, 1)
+    fit = sm.WLS(shares, np.ones(shares.size), weights=tokens).fit(cov_type="cluster", cov_kwds={"groups": groups},
+                                                                   use_t=True)
+    iv = stats.pooled_share(shares, tokens, [str(g) for g in groups])
+    assert iv.estimate == pytest.approx((shares * tokens).sum() / tokens.sum(), rel=1e-12)
+    assert (iv.ci_low, iv.ci_high) == pytest.approx(tuple(fit.conf_int()[0]), rel=1e-10)
+    near_zero = stats.pooled_share([0.0, 0.0, 0.01, 0.0], [10, 10, 10, 10], ["a", "b", "c", "d"])
+    assert near_zero.ci_low == 0.0 < near_zero.ci_high  # clipped to the share's range
+
+
 def test_bca_agrees_with_scipy_bootstrap_bca() -> None:
     y = np.random.default_rng(3).lognormal(0.0, 0.8, 40)
     ref = sps.bootstrap((y,), np.mean, method="BCa", n_resamples=20000, random_state=0).confidence_interval

@@ -34,7 +34,6 @@ from psm_eval.score.scorers.base import (
     Score,
     Stratum,
     TaskView,
-    group_seed,
     measured,
     summary_record,
     unscored,
@@ -230,25 +229,21 @@ def _summaries(scores: Sequence[Score], seed: int) -> dict[str, list]:
 
 def _pooled(scores: Sequence[Score], seed: int) -> list:
     """Per arm and class: the class's tokens over all reply tokens (pooled over replies), with a
-    cluster-bootstrap interval of that ratio."""
+    cluster-robust t interval of that ratio (`stats.pooled_share`)."""
     rows: dict[tuple, list[tuple[str, float, float]]] = defaultdict(list)
     for s in scores:
         name = s.metric.split("_", 1)
         if s.stratum is None and s.value is not None and name[0] in CLASSES and s.other_arm is not None:
             n = float(s.detail.get("n_tokens", 0))
-            rows[(s.task, s.scorer, s.scorer_version, s.metric, s.arm, s.other_arm)].append(
-                (s.cluster, s.value * n, n))
-
-    def ratio(sums: np.ndarray) -> np.ndarray:
-        return np.divide(sums[:, 0], sums[:, 1], out=np.full(sums.shape[0], np.nan), where=sums[:, 1] > 0)
+            if n > 0:
+                rows[(s.task, s.scorer, s.scorer_version, s.metric, s.arm, s.other_arm)].append((s.cluster, s.value, n))
 
     out = []
     for (task, scorer, version, name, arm, base), items in rows.items():
         key = (task, scorer, version, f"pooled_{name}", None)
-        iv = stats.bootstrap_pooled(np.array([[c, n] for _, c, n in items]), [cl for cl, _, _ in items], ratio,
-                                    seed=group_seed(seed, *key, arm, base))
+        iv = stats.pooled_share([v for _, v, _ in items], [n for _, _, n in items], [cl for cl, _, _ in items])
         out.append(summary_record("pooled", key, iv, "tokens of the class over all reply tokens, pooled over "
-                                  "replies; cluster bootstrap (percentile)", arm_pair=(arm, base)))
+                                  f"replies; {iv.method}", arm_pair=(arm, base)))
     return out
 
 

@@ -23,7 +23,7 @@ from psm_eval.score.stats._core import (
     t_quantile,
 )
 
-__all__ = ["cluster_t_mean", "bca_mean", "binary_mean", "effective_n", "ProportionMethod"]
+__all__ = ["cluster_t_mean", "bca_mean", "binary_mean", "effective_n", "pooled_share", "ProportionMethod"]
 
 ProportionMethod = Literal["wilson", "clopper-pearson"]
 _STATSMODELS = {"wilson": "wilson", "clopper-pearson": "beta"}
@@ -55,6 +55,17 @@ def cluster_t_mean(values: Values, clusters: Sequence[str], *, level: float = LE
     half = t_quantile((1.0 + level) / 2.0, k - 1) * _ratio_se(sums, mass, estimate)
     return Interval(estimate, estimate - half, estimate + half, int(y.size), k,
                     f"cluster-robust t interval (CR1 standard error, {k - 1} df)")
+
+
+def pooled_share(shares: Values, tokens: Values, clusters: Sequence[str], *, level: float = LEVEL) -> Interval:
+    """A share pooled over replies — Σ share·tokens / Σ tokens, each reply weighing by its token count —
+    with the cluster-robust t interval of that ratio, clipped to [0, 1]. (A percentile bootstrap of the
+    same ratio over 15 replies rejects a true null about twice as often as it should:
+    benchmarks/verdict_calibration.py.)"""
+    iv = cluster_t_mean(shares, clusters, level=level, weights=tokens)
+    low = None if iv.ci_low is None else max(0.0, iv.ci_low)
+    high = None if iv.ci_high is None else min(1.0, iv.ci_high)
+    return Interval(iv.estimate, low, high, iv.n, iv.n_clusters, f"token-weighted share; {iv.method}")
 
 
 def bca_mean(values: Values, clusters: Sequence[str], *, level: float = LEVEL, n_boot: int = N_BOOTSTRAP,
