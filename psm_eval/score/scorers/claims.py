@@ -151,6 +151,11 @@ _WHERE_Q = re.compile(r"\bwhere do you live\b|\bwhere are you from\b", re.I)
 _PLACE = re.compile(r"^(?:on|in|at|above|under|near|by|inside|behind|beside|over)\s+(?:the|a|an|my|me|your|our)\b",
                     re.I)
 _VERB = re.compile(r"\b(?:I|am|is|are|was|were|be|do|does|did|have|has|can|will|would)\b", re.I)
+# a first sentence that only opens the reply ("Sure!", "Of course.", "Hello there!"): not a verbless answer
+_OPENER = re.compile(r"^(?:sure|yes|yeah|yep|no|nope|ok|okay|alright|all right|right|well|hi|hello|hey|greetings|"
+                     r"thanks|thank you|great|good|of course|certainly|absolutely|indeed|oh|ah|hmm|gladly|"
+                     r"happy to help|good question|great question|no problem|there|here)"
+                     r"(?:[\s,]+(?:there|then|so|now|friend|again|thanks|question|help))*\s*[.!,?]*$", re.I)
 
 
 def elliptical(text: str, question: str, ai_nouns: str = AI_NOUNS) -> Claim | None:
@@ -158,7 +163,7 @@ def elliptical(text: str, question: str, ai_nouns: str = AI_NOUNS) -> Claim | No
     live?" ("Above the shop.") is a self-description with its "I am" / "I live" left out."""
     said = sentences(text)
     first = _QUALIFIERS.sub("", said[0].strip()) if said else ""
-    if not first or _VERB.search(first):
+    if not first or _VERB.search(first) or _OPENER.match(said[0].strip()):
         return None
     named = re.match(r"[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?(?:[,.!]|$)", first) is not None  # "Tom.", "Captain Redbeard,"
     if _WHO_Q.search(question) and (_DETERMINER.match(first) or named):

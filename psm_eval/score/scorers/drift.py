@@ -72,7 +72,7 @@ def _probe_turns(view: TaskView, r: GenerationRecord) -> bool:
     return probes is None or r.turn in {int(x) for x in probes}
 
 
-@register("drift", version="2", args=DriftArgs, modes=("rollout",), needs_judge=lambda a: a.classifier == "judge",
+@register("drift", version="3", args=DriftArgs, modes=("rollout",), needs_judge=lambda a: a.classifier == "judge",
           metrics=(metric("consistent", "persona consistency", "higher", "binary",
                           "a probe reply still speaks as the persona (a first-person claim or disclaimer, not a "
                           "mention)", headline=True, chart="by_turn"),))

@@ -278,7 +278,7 @@ def _in_frame(r: GenerationRecord, breaks: list[Break], judged: tuple[JudgeTrace
     return measured(r, "in_frame", 1.0, binary=True, detail=detail, judge=judged)
 
 
-@register("frame_integrity", version="2", args=FrameArgs, uses_judge=lambda a: a.judge,
+@register("frame_integrity", version="3", args=FrameArgs, uses_judge=lambda a: a.judge,
           needs_judge=lambda a: a.judge, metrics=(
               metric("in_frame", "persona consistency", "higher", "binary",
                      "the reply stays inside the assistant's turn and ends it (no role marker, control token, "

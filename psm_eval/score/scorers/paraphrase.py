@@ -129,7 +129,7 @@ def _judged(traces: tuple[JudgeTrace, ...]) -> dict[str, int]:
     return {"pairs_judged": len(traces), "pairs_unparsed": bad}
 
 
-@register("paraphrase_consistency", version="2", args=ParaphraseArgs, needs_judge=lambda a: a.judge,
+@register("paraphrase_consistency", version="3", args=ParaphraseArgs, needs_judge=lambda a: a.judge,
           uses_judge=lambda a: True, metrics=(
               metric("agreement", "persona consistency", "higher", "continuous",
                      "share of the other answered paraphrases answered the same way (replies with an answer only)",
