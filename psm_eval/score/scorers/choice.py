@@ -148,7 +148,7 @@ def _missing_keys(view: TaskView, by: Sequence[str]) -> None:
 BALANCED = "endorse_balanced"
 
 
-@register("self_report", version="2", args=TwoChoiceArgs, kinds=("multiple_choice",),
+@register("self_report", version="3", args=TwoChoiceArgs, kinds=("multiple_choice",),
           summarize=lambda scores, seed: {"records": balanced_records(scores, seed)}, metrics=(
               metric("endorse", "self-report", "neither", "binary",
                      "the statement's matching answer is preferred to every other answer"),
@@ -201,25 +201,37 @@ def balanced_records(scores: Sequence[Score], seed: int) -> list:
             groups[(s.task, s.scorer, s.scorer_version, s.stratum)][s.arm].append(s)
     out = []
     for (task, scorer, version, stratum), by_arm in groups.items():
-        if len({s.detail["matching"] for arm in by_arm.values() for s in arm}) < 2:
+        design = {s.detail["matching"] for arm in by_arm.values() for s in arm}
+        if len(design) < 2:
             continue  # one matching answer only: nothing to balance (the plain mean says it all)
         key = (task, scorer, version, BALANCED, stratum)
         for arm, group in by_arm.items():
+            if {s.detail["matching"] for s in group} != design:  # its other answer's items all failed
+                out.append(summary_record("mean", key, stats.Interval(None, None, None, len(group), 0),
+                                          "not balanced: the arm has no scored item of some matching answer "
+                                          f"({len(design)} in the battery), so its yes-bias cannot be removed",
+                                          arm=arm))
+                continue
             rows = _balanced_rows([s.value for s in group], [s.detail["matching"] for s in group])  # type: ignore[misc]
             iv = stats.bootstrap_pooled(rows, [s.cluster or s.sample_id for s in group], _balanced,
                                         seed=group_seed(seed, *key, arm))
             out.append(summary_record("mean", key, iv, "mean over matching answers of each answer's endorsement; "
                                       f"cluster bootstrap ({stats.N_BOOTSTRAP} resamples, percentile)", arm=arm))
         arms = list(by_arm)
-        out += [_balanced_difference(key, arms[j], arms[i], by_arm[arms[j]], by_arm[arms[i]], seed)
+        out += [_balanced_difference(key, arms[j], arms[i], by_arm[arms[j]], by_arm[arms[i]], seed, design)
                 for i in range(len(arms)) for j in range(i + 1, len(arms))]
     return out
 
 
-def _balanced_difference(key: tuple, a: str, b: str, sa: list[Score], sb: list[Score], seed: int):
+def _balanced_difference(key: tuple, a: str, b: str, sa: list[Score], sb: list[Score], seed: int,
+                         design: set[str]):
     va = {s.sample_id: s for s in sa}
     vb = {s.sample_id: s for s in sb}
     ids = [i for i in va if i in vb]
+    if {va[i].detail["matching"] for i in ids} != design:
+        return summary_record("difference", key, stats.Interval(None, None, None, len(ids), 0),
+                              "not balanced: the samples both arms scored lack some matching answer's items",
+                              arm_pair=(a, b), n_unscored=len(va.keys() ^ vb.keys()))
     diffs = [va[i].value - vb[i].value for i in ids]  # type: ignore[operator]
     groups = [va[i].detail["matching"] for i in ids]
     clusters = [va[i].cluster or i for i in ids]
