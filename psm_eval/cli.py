@@ -461,6 +461,11 @@ def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, ju
         print(f"psm-eval: note: not scored: {line}", file=sys.stderr)
     for line in paths.warnings:
         print(f"psm-eval: warning: {line}", file=sys.stderr)
+    from psm_eval.records import read_summary
+    from psm_eval.report.console import verdict_lines
+
+    for line in verdict_lines(read_summary(run_dir)):
+        print(line)
     print(f"scores written to {paths.scores}")
     print(f"summary written to {paths.summary}")
 
@@ -544,6 +549,10 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "no_progress", False):
+        from psm_eval.backends import quiet_model_loading
+
+        quiet_model_loading()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -14,7 +14,7 @@ from psm_eval.backends.spec import ModelSpec, RequestLimits, parse_model_spec
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
 __all__ = ["Backend", "Capabilities", "ModelSpec", "RequestLimits", "parse_model_spec", "create_backend",
-           "model_types", "check_model_type", "validate_spec", "probe_model"]
+           "model_types", "check_model_type", "validate_spec", "probe_model", "quiet_model_loading"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,20 @@ def probe_model(spec: ModelSpec) -> Any:
 
     check_model_type(spec)
     return ModelProbe(spec)
+
+
+def quiet_model_loading() -> None:
+    """No progress bars while model weights load (`--no-progress`): Hugging Face libraries read the setting
+    when they are imported, so set it for those not yet imported and switch it off in those that are."""
+    import os
+    import sys
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()

@@ -21,7 +21,8 @@ from psm_eval.gate.policy import Policy, load_policy
 from psm_eval.score import stats
 from psm_eval.score.stats import group_seed
 
-__all__ = ["MetricResult", "GateResult", "gate", "run_gate", "parse_arm_map", "EXIT_PASS", "EXIT_REGRESSION",
+__all__ = ["MetricResult", "PredictionResult", "GateResult", "gate", "run_gate", "parse_arm_map", "EXIT_PASS",
+           "EXIT_REGRESSION",
            "EXIT_USAGE", "EXIT_PRECONDITION", "EXIT_INCONCLUSIVE", "PASS", "REGRESSION", "INCONCLUSIVE"]
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_PRECONDITION, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
@@ -59,6 +60,21 @@ class MetricResult:
 
 
 @dataclass(frozen=True)
+class PredictionResult:
+    """A declared prediction the policy requires, as the run decided it."""
+
+    id: str
+    title: str
+    verdict: str
+    """The run's verdict: supported | contradicted | inconclusive."""
+    required: str
+    """supported | not_contradicted"""
+    outcome: str
+    """pass | fail"""
+    sentence: str
+
+
+@dataclass(frozen=True)
 class GateResult:
     status: str
     """pass | regression | inconclusive | precondition"""
@@ -69,6 +85,7 @@ class GateResult:
     metrics: list[MetricResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    predictions: list[PredictionResult] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +111,33 @@ def _inputs(gated: list[Gated], policy: Policy) -> tuple[list[MetricInput], list
 _OUTCOME = {PASS: "pass", REGRESSION: "fail"}
 
 
+def _predictions(run_path: Path, policy: Policy) -> list[PredictionResult]:
+    """The predictions the policy requires, from the run's own summary (a precondition error when the run
+    does not declare one, or could not evaluate it)."""
+    from psm_eval.errors import PreconditionError
+    from psm_eval.records import is_run_folder, read_summary
+
+    if not policy.predictions:
+        return []
+    if not is_run_folder(run_path) or not (Path(run_path) / "summary.json").is_file():
+        raise PreconditionError(f"the policy requires predictions {', '.join(policy.predictions)}, but {run_path} "
+                                "is not a scored run folder")
+    psm = read_summary(run_path).psm
+    declared = {p.id: p for p in psm.predictions} if psm else {}
+    missing = [i for i in policy.predictions if i not in declared]
+    if missing:
+        raise PreconditionError(f"the policy requires predictions the run does not declare: {', '.join(missing)} "
+                                f"(declared: {', '.join(declared) or 'none'})")
+    out = []
+    for pid, required in policy.predictions.items():
+        p = declared[pid]
+        if p.verdict == "not evaluated":
+            raise PreconditionError(f"prediction {pid} could not be evaluated on this run: {p.reason}")
+        ok = p.verdict == "supported" or (required == "not_contradicted" and p.verdict != "contradicted")
+        out.append(PredictionResult(pid, p.title, p.verdict, required, "pass" if ok else "fail", p.sentence))
+    return out
+
+
 def gate(run_path: Path, baseline_path: Path, policy_path: Path | None = None, *, arms: Sequence[str] = (),
          tasks: Sequence[str] = (), arm_map: dict[str, str] | None = None) -> GateResult:
     """Compare a run with a baseline (run folder or baseline file). Raises PreconditionError (exit 3)
@@ -102,6 +146,7 @@ def gate(run_path: Path, baseline_path: Path, policy_path: Path | None = None, *
     run, base = load_side(run_path), load_side(baseline_path)
     gated, notes = plan(run, base, policy, arms=arms, tasks=tasks, arm_map=arm_map)
     rates = check(run, base, gated, policy)
+    required = _predictions(run_path, policy)
     inputs, means = _inputs(gated, policy)
     results = []
     for i, (g, d) in enumerate(zip(gated, decide(inputs, power=policy.power))):
@@ -113,10 +158,11 @@ def gate(run_path: Path, baseline_path: Path, policy_path: Path | None = None, *
             margin=s.margin, alpha=s.alpha, baseline_mean=means[i][0], run_mean=means[i][1], estimate=d.estimate,
             ci_low=d.ci_low, ci_high=d.ci_high, ci_level=d.ci_level, mde=d.mde, n=d.n, n_clusters=d.n_clusters,
             error_rate=rates[i]))
-    outcomes = {r.outcome for r in results}
+    outcomes = {r.outcome for r in results} | {p.outcome for p in required}
     status, code = (("regression", EXIT_REGRESSION) if "fail" in outcomes else
                     ("inconclusive", EXIT_INCONCLUSIVE) if "inconclusive" in outcomes else ("pass", EXIT_PASS))
-    return GateResult(status, code, str(run_path), str(baseline_path), policy_name, results, notes)
+    return GateResult(status, code, str(run_path), str(baseline_path), policy_name, results, notes,
+                      predictions=required)
 
 
 def run_gate(run_path: Path, baseline_path: Path, policy_path: Path | None = None, **kwargs: Any) -> GateResult:

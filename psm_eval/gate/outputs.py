@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from psm_eval.gate import GateResult, MetricResult
+from psm_eval.gate import GateResult, MetricResult, PredictionResult
 from psm_eval.inert import xml_text
 from psm_eval.records import write_json_atomic
 from psm_eval.redact import mask_known_secrets
@@ -44,8 +44,16 @@ def _headline(res: GateResult) -> str:
     if res.error:
         return f"gate: PRECONDITION ERROR (exit {res.exit_code}): {res.error}"
     counts = {k: sum(r.verdict == k for r in res.metrics) for k in ("PASS", "REGRESSION", "INCONCLUSIVE")}
+    failed = sum(p.outcome == "fail" for p in res.predictions)
+    preds = (f"; {len(res.predictions)} required predictions: {len(res.predictions) - failed} met, {failed} not met"
+             if res.predictions else "")
     return (f"gate: {res.status.upper()} (exit {res.exit_code}) — {len(res.metrics)} metrics: "
-            f"{counts['PASS']} pass, {counts['REGRESSION']} regression, {counts['INCONCLUSIVE']} inconclusive")
+            f"{counts['PASS']} pass, {counts['REGRESSION']} regression, {counts['INCONCLUSIVE']} inconclusive{preds}")
+
+
+def _prediction_line(p: PredictionResult) -> str:
+    need = "supported" if p.required == "supported" else "not contradicted"
+    return f"prediction {p.id} {p.title}: {p.verdict} (required: {need}) — {p.outcome.upper()}"
 
 
 def console(res: GateResult) -> str:
@@ -54,7 +62,7 @@ def console(res: GateResult) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEAD))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows] if res.metrics else []
     notes = [f"note: {n}" for n in res.notes]
-    return "\n".join([*lines, *notes, _headline(res)])
+    return "\n".join([*lines, *[_prediction_line(p) for p in res.predictions], *notes, _headline(res)])
 
 
 def _ordered(res: GateResult) -> list[MetricResult]:
@@ -91,6 +99,11 @@ def markdown(res: GateResult) -> str:
         out += ["| " + " | ".join(_md(c) for c in _row(r)) + " |" for r in _ordered(res)]
         out += ["", "Δ = run − baseline, paired by sample id; CI = cluster bootstrap at the Holm step-down level; "
                 "MDE = smallest worsening detected with the policy's power."]
+    if res.predictions:
+        out += ["", "| prediction | verdict | required | outcome |", "|---|---|---|---|"]
+        out += [f"| {_md(p.id + ' ' + p.title)} | {_md(p.verdict)} | {_md(p.required)} | {_md(p.outcome)} |"
+                for p in res.predictions]
+        out += [""] + [f"- {_md(p.sentence)}" for p in res.predictions]
     out += [f"- note: {_md(n)}" for n in res.notes]
     return "\n".join(out) + "\n"
 
@@ -115,6 +128,14 @@ def junit_xml(res: GateResult) -> bytes:
             skipped += 1
             ET.SubElement(case, "skipped", message=xml_text(f"INCONCLUSIVE: {r.reason}"))
         ET.SubElement(case, "system-out").text = detail
+    for p in res.predictions:
+        case = ET.SubElement(suite, "testcase", classname="psm_eval.gate.predictions",
+                             name=xml_text(f"{p.id} {p.title}"), time="0")
+        if p.outcome == "fail":
+            failures += 1
+            ET.SubElement(case, "failure", message=xml_text(f"{p.verdict} (required: {p.required})"),
+                          type="PREDICTION").text = xml_text(p.sentence)
+        ET.SubElement(case, "system-out").text = xml_text(p.sentence)
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))

@@ -16,6 +16,7 @@ from psm_eval.specs import load_yaml, validate
 __all__ = ["Settings", "Rule", "Preconditions", "Policy", "load_policy"]
 
 Direction = Literal["higher", "lower"]
+Required = Literal["supported", "not_contradicted"]
 Inconclusive = Literal["pass", "fail", "inconclusive"]
 
 
@@ -88,6 +89,10 @@ class Policy(_Strict):
     """Power at which the minimum detectable effect (MDE) is reported."""
     seed: int = 0
     """Seed of the bootstrap (the gate's verdicts are deterministic)."""
+    predictions: dict[str, Required] = {}
+    """Declared PSM predictions the run itself must meet (its summary's `psm` block), by id: `supported`,
+    or `not_contradicted` (inconclusive passes). A prediction the run does not declare, or cannot evaluate,
+    is a precondition error."""
 
     def settings(self, task: str, scorer: str, metric: str, arm: str,
                  declared: MetricInfo | None = None) -> Settings:

@@ -247,10 +247,25 @@ def write_tasks(root: Path) -> list[Path]:
         (d / "data.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in task["rows"]))
         (d / "README.md").write_text(readme(name, spec, len(task["rows"])))
         written.append(d)
-    suite = {"description": "The model organism's tasks: the default of `psm-eval run`.", "tasks": SUITE}
-    (root / "suites").mkdir(exist_ok=True)
-    (root / "suites" / "organism.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
+    _write_suite(root / "suites" / "organism.yaml")
     return written
+
+
+def _write_suite(path: Path) -> None:
+    """The suite file's description and task list; the predictions declared below them (hand-written, with
+    their comments) are kept as they are."""
+    head = yaml.safe_dump({"description": "The model organism's tasks: the default of `psm-eval run`.",
+                           "tasks": SUITE}, sort_keys=False)
+    kept = ""
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        at = text.find(PREDICTIONS_MARK)
+        kept = text[at:] if at >= 0 else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(head + ("\n" + kept if kept else ""), encoding="utf-8")
+
+
+PREDICTIONS_MARK = "# The Persona Selection Model's predictions"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,7 @@
 | `config.json` | `RunConfig` | `write_config` | `read_config` / `read_config_data` |
 | `generations.jsonl` | `GenerationRecord` | `RunStore.append` | `iter_generations` |
 | `scores.jsonl` | `Score` | `write_scores` | `read_scores` |
-| `summary.json` | `Summary` | `write_summary` | `read_summary` |
+| `summary.json` | `Summary` (its `psm` block: `PsmBlock`) | `write_summary` | `read_summary` |
 | baseline file | `Baseline` | `write_baseline` | `read_baseline` |
 
 The run folder has one schema version (`SCHEMA_VERSION`, stored in the manifest); summary and baseline
@@ -56,6 +56,13 @@ from psm_eval.records.manifest import (
     RunStatus,
     TaskEntry,
 )
+from psm_eval.records.predictions import (
+    Endpoint,
+    EndpointResult,
+    Prediction,
+    PredictionResult,
+    PsmBlock,
+)
 from psm_eval.records.score import SCORES, JudgeTrace, Score, Stratum
 from psm_eval.records.store import RunStore
 from psm_eval.records.summary import (
@@ -83,6 +90,7 @@ __all__ = [
     "Score", "Stratum", "JudgeTrace",
     "Summary", "SummaryRecord", "MetricInfo", "UnscoredCount", "SkippedScorer", "ScorerRun", "ScorerTable",
     "JudgeQuality", "Family", "Direction", "Kind", "Chart",
+    "Prediction", "Endpoint", "PsmBlock", "PredictionResult", "EndpointResult",
     "Baseline", "BaselineMetric", "BaselineRow", "BaselineTask", "PortableArm", "GenerationCount", "JudgeEntry",
     "BASELINE_FORMAT", "BASELINE_SCHEMA", "COLUMNS",
     "is_run_folder", "read_manifest", "write_manifest", "read_config", "read_config_data", "write_config",

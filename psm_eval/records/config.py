@@ -18,6 +18,7 @@ from psm_eval.backends.spec import (
     parse_model_spec,
 )
 from psm_eval.errors import PsmError
+from psm_eval.records.predictions import Prediction
 
 __all__ = ["ModelConfig", "ArmConfig", "RunConfig", "CONFIG", "NAME_PATTERN"]
 
@@ -142,6 +143,27 @@ class RunConfig(_Strict):
     max_error_rate: float | None = Field(0.1, ge=0, le=1)
     """The error budget: the run stops (status `failed`, records kept, resumable) as soon as one arm's
     failed records exceed this share of the records it owes, checked after every record; None = none."""
+    predictions: list[Prediction] = []
+    """The PSM predictions scoring decides (from the suite, unless the config lists its own)."""
+    roles: dict[str, str] = {}
+    """Role → arm, for predictions written in roles (`base`, `chat`, …) when the arms are named otherwise."""
+
+    @field_validator("predictions")
+    @classmethod
+    def _unique_predictions(cls, predictions: list[Prediction]) -> list[Prediction]:
+        ids = [p.id for p in predictions]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"prediction ids must be unique; repeated: {', '.join(dupes)}")
+        return predictions
+
+    @model_validator(mode="after")
+    def _roles_name_arms(self) -> RunConfig:
+        names = {a.name for a in self.arms}
+        unknown = sorted(arm for arm in self.roles.values() if arm not in names)
+        if unknown:
+            raise ValueError(f"roles map to arms this run does not have: {', '.join(unknown)}")
+        return self
 
     @field_validator("arms")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from psm_eval.records.base import SCHEMA_VERSION, Record
+from psm_eval.records.predictions import PsmBlock
 from psm_eval.records.score import Stratum
 
 __all__ = ["SUMMARY", "Family", "Direction", "Kind", "Chart", "MetricInfo", "SummaryRecord", "UnscoredCount",
@@ -159,6 +160,8 @@ class Summary(Record):
     """The evaluated arms the judge is (allowed with `--allow-self-judge`): a contestant graded the others."""
     judge_quality: list[JudgeQuality] = []
     """Per judged (task, scorer): parse failures and, for pairwise judgements, position-swap agreement."""
+    psm: PsmBlock | None = None
+    """The declared PSM predictions and their verdicts (None: the run declares none)."""
 
     def metric_info(self, task: str, scorer: str, metric: str) -> MetricInfo | None:
         return next((m for m in self.metrics if (m.task, m.scorer, m.metric) == (task, scorer, metric)), None)

@@ -122,6 +122,14 @@ def write_xlsx(t: ReportTables, path: Path) -> Path:
     wb = Workbook()
     wb.remove(wb.active)
     _summary(wb, t)
+    if t.predictions:
+        _sheet(wb, "Predictions", ["prediction", "title", "verdict", "role", "endpoint", "arms", "statistic", "test",
+                                   "bound", "margin", "estimate", "ci_low", "ci_high", "p", "p_holm", "decision",
+                                   "sentence"],
+               ([p["id"], p["title"], p["verdict"], e["role"], e["label"], " − ".join(e["arms"]), e["statistic"],
+                 e["test"], e["bound"], e["margin"], e["estimate"], e["ci_low"], e["ci_high"], e["p_support"],
+                 e["p_support_holm"], e["decision"], e["sentence"]] for p in t.predictions for e in p["endpoints"]),
+               widths={2: 24, 5: 40, 6: 22, 17: 100}, wrap={17})
     names = t.score_names
     _sheet(wb, "Samples", *sample_table(t), widths={1: 18, 2: 24, 3: 14, 7: 60, 8: 60, 9: 24}, wrap={7, 8, 9})
     b, g = t.baseline_arm or "baseline", t.target_arm or "target"

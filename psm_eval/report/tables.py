@@ -95,7 +95,8 @@ class HeadlineRow:
     difference: float | None
     """target − baseline, paired by sample id."""
     difference_ci: tuple[float | None, float | None]
-    p_holm: float | None
+    p_value: float | None
+    """Unadjusted, exploratory: only the declared predictions' primary endpoints are adjusted."""
     significant: bool
     share: float | None
     """baseline / target: how close the base arm comes (None when the target is 0 or missing)."""
@@ -177,6 +178,8 @@ class ReportTables:
     score_names: list[str] = field(default_factory=list)
     judge_arms: list[str] = field(default_factory=list)
     """The evaluated arms the judge is (a self-judged run): shown as a warning."""
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    """The PSM verdict (summary.json's `psm` block): one entry per declared prediction, endpoints inside."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the `report.json` format)."""
@@ -345,7 +348,7 @@ def _headline(metrics: list[MetricRow], diffs: list[DiffRow], baseline: str | No
             category=b.family or "", direction=b.direction, task=task, scorer=scorer, metric=metric,
             baseline=b.estimate, baseline_ci=(b.ci_low, b.ci_high), target=t.estimate,
             target_ci=(t.ci_low, t.ci_high), difference=flip(d.estimate) if d else None,
-            difference_ci=(lo, hi) if sign > 0 else (hi, lo), p_holm=d.p_holm if d else None,
+            difference_ci=(lo, hi) if sign > 0 else (hi, lo), p_value=d.p_value if d else None,
             significant=bool(d and d.significant), share=share, experimental=b.experimental))
     return sorted(rows, key=lambda r: (HEADLINE_FAMILIES.index(r.category), r.task, r.scorer, r.metric))
 
@@ -421,4 +424,6 @@ def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: s
         samples=samples, pairs=_pairs(samples, baseline, target), series=_series(run, metrics, declared),
         unscored=[u.model_dump() for u in run.summary.unscored] if run.summary else [],
         skipped=[k.model_dump() for k in run.summary.skipped] if run.summary else [], score_names=names,
-        judge_arms=list(run.summary.judge_arms) if run.summary else [])
+        judge_arms=list(run.summary.judge_arms) if run.summary else [],
+        predictions=[p.model_dump(mode="json") for p in run.summary.psm.predictions]
+        if run.summary and run.summary.psm else [])

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from psm_eval.errors import ConfigError
 from psm_eval.records.config import ArmConfig, RunConfig
+from psm_eval.records.predictions import Prediction
 from psm_eval.specs import load_yaml, split_pairs, validate
 
-__all__ = ["ArmConfig", "RunConfig", "parse_arm", "load_run_config", "default_config", "load_suite", "stored_config"]
+__all__ = ["ArmConfig", "RunConfig", "parse_arm", "load_run_config", "default_config", "load_suite", "read_suite",
+           "stored_config"]
 
 ARM_KEYS = ("render", "system", "max_gen_toks", "temperature", "top_p", "retries", "cache", "timeout",
             "retry_deadline", "max_retry_after")
@@ -67,7 +69,10 @@ def load_run_config(path: Path) -> tuple[RunConfig, dict[str, Any]]:
     data, lines = load_yaml(path, ConfigError)
     if isinstance(data, dict) and "suite" in data:
         rest = {k: v for k, v in data.items() if k != "suite"}
-        data = {**rest, "tasks": list(data.get("tasks") or []) + load_suite(str(data["suite"]))}
+        suite = read_suite(str(data["suite"]))
+        data = {**rest, "tasks": list(data.get("tasks") or []) + list(suite.tasks)}
+        if "predictions" not in data and suite.predictions:
+            data["predictions"] = [p.model_dump() for p in suite.predictions]
     return build_config(data, str(path), lines), data
 
 
@@ -101,12 +106,19 @@ def default_arms() -> list[dict[str, Any]]:
 
 
 def default_config() -> dict[str, Any]:
-    """Config data for `psm-eval run` with no arguments."""
-    return {"tasks": load_suite("organism"), "arms": default_arms()}
+    """Config data for `psm-eval run` with no arguments: the organism suite, its predictions, the default arms."""
+    suite = read_suite("organism")
+    return {"tasks": list(suite.tasks), "arms": default_arms(),
+            "predictions": [p.model_dump() for p in suite.predictions]}
 
 
 def load_suite(name: str) -> list[str]:
     """Task references listed by a suite (`tasks/suites/<name>.yaml` or a path)."""
+    return list(read_suite(name).tasks)
+
+
+def read_suite(name: str) -> _Suite:
+    """A suite file (`tasks/suites/<name>.yaml` or a path): its tasks and the predictions it declares."""
     from psm_eval.data.task import default_tasks_root
 
     path = Path(name)
@@ -116,8 +128,7 @@ def load_suite(name: str) -> list[str]:
         suites = sorted(p.stem for p in (default_tasks_root() / "suites").glob("*.yaml"))
         raise ConfigError(f"suite '{name}' not found; available: {', '.join(suites) or 'none'}")
     data, lines = load_yaml(path, ConfigError)
-    suite = validate(_Suite, data, str(path), lines, ConfigError)
-    return list(suite.tasks)
+    return validate(_Suite, data, str(path), lines, ConfigError)
 
 
 class _Suite(BaseModel):
@@ -125,3 +136,5 @@ class _Suite(BaseModel):
 
     description: str = ""
     tasks: list[str] = Field(min_length=1)
+    predictions: list[Prediction] = []
+    """PSM predictions, checked when the suite is read (a typo names the suite file and the field)."""

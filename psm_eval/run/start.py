@@ -15,8 +15,8 @@ from psm_eval.run.config import (
     default_arms,
     default_config,
     load_run_config,
-    load_suite,
     parse_arm,
+    read_suite,
 )
 from psm_eval.run.runner import parse_shard, run
 
@@ -32,13 +32,18 @@ def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), s
     if config_path is not None:
         _, data = load_run_config(config_path)
         data = dict(data)
-    task_refs = list(tasks) + (load_suite(suite) if suite else [])
+    chosen = read_suite(suite) if suite else None
+    task_refs = list(tasks) + (list(chosen.tasks) if chosen else [])
     if task_refs:
         data["tasks"] = task_refs
+    if chosen is not None and chosen.predictions and "predictions" not in data:
+        data["predictions"] = [p.model_dump() for p in chosen.predictions]
     if arms:
         data["arms"] = [parse_arm(a) for a in arms]
     if "tasks" not in data:
-        data["tasks"] = default_config()["tasks"]
+        default = default_config()
+        data["tasks"] = default["tasks"]
+        data.setdefault("predictions", default["predictions"])
     if "arms" not in data:
         data["arms"] = default_arms()
         _check_organism(data["arms"])

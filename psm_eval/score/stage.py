@@ -24,11 +24,13 @@ from psm_eval.records import (
     SUMMARY,
     Manifest,
     MetricInfo,
+    PsmBlock,
     RunStore,
     ScorerRun,
     SkippedScorer,
     Summary,
     TaskEntry,
+    read_config,
     read_generations,
     read_manifest,
     read_scores,
@@ -42,6 +44,7 @@ from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable
 from psm_eval.score.scorers.judge import Judge, create_judge, judge_arms
 from psm_eval.score.scorers.registry import ScorerInfo, ScoringError, build_scorer, get_scorer
 from psm_eval.score.summary import summarize
+from psm_eval.score.verdict import evaluate
 
 __all__ = ["score_run", "ScorePaths"]
 
@@ -99,9 +102,29 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
                         key=lambda s: (s.task, s.scorer))
         scores_path = write_scores(run_dir, scores)
         summary = _summary(manifest, scores, arms, jobs, skipped, the_judge, previous)
+        summary = summary.model_copy(update={"psm": _verdict(run_dir, manifest, loaded, scores, summary)})
         summary_path = write_summary(run_dir, summary)
     return ScorePaths(scores_path, summary_path, tuple(f"{t}/{s}: {why}" for t, s, why in skipped),
                       _warnings(summary))
+
+
+def _verdict(run_dir: Path, manifest: Manifest, loaded: list[Task], scores: list[Score],
+             summary: Summary) -> PsmBlock | None:
+    """The declared predictions (config.json) decided on the run's scores; None when it declares none."""
+    try:
+        config = read_config(run_dir)
+    except StoreError:
+        return None
+    if not config.predictions:
+        return None
+    tasks = {t.name: t for t in loaded}
+    wanted = {e.task for p in config.predictions for e in p.endpoints if e.statistic == "profile"}
+    for entry in manifest.tasks:
+        if entry.name in wanted and entry.name not in tasks:
+            tasks[entry.name] = _load_task(entry, manifest.limit)
+    metadata = {name: {s.id: s.metadata for s in t.samples} for name, t in tasks.items()}
+    return evaluate(config.predictions, config.roles, scores, summary.metrics, metadata,
+                    [a.name for a in manifest.arms], seed=manifest.seed)
 
 
 def _warnings(summary: Summary) -> tuple[str, ...]:

@@ -40,7 +40,8 @@ def test_cli_validates_every_shipped_task():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     for name in STANDARD:
-        assert f"ok     {name} v1" in proc.stdout
+        version = yaml.safe_load((TASKS / name / "task.yaml").read_text())["version"]
+        assert f"ok     {name} v{version}" in proc.stdout
 
 
 def test_standard_suite_lists_all_standard_tasks(monkeypatch):
@@ -56,7 +57,7 @@ def test_standard_suite_lists_all_standard_tasks(monkeypatch):
 def test_task_spec_basics(name: str, tasks: dict[str, Task]):
     task = tasks[name]
     raw = yaml.safe_load((TASKS / name / "task.yaml").read_text())
-    assert task.spec.version == 1
+    assert task.spec.version == raw["version"] >= 1
     assert task.spec.category in {"helpfulness", "accuracy", "persona"}
     assert task.spec.fields.id == "id", "every sample needs an explicit stable id"
     assert task.spec.scorers and {s if isinstance(s, str) else s.name for s in task.spec.scorers} <= SCORERS
@@ -182,3 +183,27 @@ def test_a_run_yaml_names_a_suite(tmp_path: Path, monkeypatch):
                     "  - {name: a, model: {type: hf, args: {pretrained: x}}, render: chat}\n")
     config, _ = load_run_config(path)
     assert config.tasks == ["organism-facts", *STANDARD]
+
+
+@pytest.mark.parametrize("suite", ["organism", "standard"])
+def test_shipped_predictions_name_tasks_scorers_and_metrics_the_suite_has(suite: str) -> None:
+    """A typo in a declared endpoint would only show as "not evaluated" after a full run: checked here."""
+    from psm_eval.run.config import read_suite
+    from psm_eval.score.scorers.registry import get_scorer
+
+    declared = read_suite(str(TASKS / "suites" / f"{suite}.yaml"))
+    assert {p.id for p in declared.predictions} >= {"P1", "P2", "P4", "P5"}
+    for prediction in declared.predictions:
+        for e in prediction.endpoints:
+            assert e.task in declared.tasks, (prediction.id, e.task)
+            spec = load_task(TASKS / e.task).spec
+            args = {(r if isinstance(r, str) else r.name): a for r, a in
+                    ((s, {} if isinstance(s, str) else s.args) for s in spec.scorers)}
+            assert e.scorer in args, (prediction.id, e.task, e.scorer)
+            info = get_scorer(e.scorer)
+            metrics = {m.metric: m for m in info.declarations(info.args.model_validate(args[e.scorer]))}
+            assert e.metric in metrics, (prediction.id, e.scorer, e.metric)
+            if e.statistic == "slope":
+                assert metrics[e.metric].chart == "by_turn" or e.scorer == "drift"
+            if e.statistic == "entropy":
+                assert metrics[e.metric].chart == "shares", (prediction.id, e.metric)

@@ -13,6 +13,7 @@ from psm_eval.score.stats.bootstrap import (
                                     bootstrap_slope,
                                     lc_win_rate,
                                     paired_difference,
+                                    slope_difference,
 )
 from psm_eval.score.stats.choose import difference_interval, difference_test, mean_interval
 from psm_eval.score.stats.entropy import (
@@ -23,7 +24,7 @@ from psm_eval.score.stats.entropy import (
                                     miller_madow_rows,
                                     pooled_entropy,
 )
-from psm_eval.score.stats.means import bca_mean, binary_mean, cluster_t_mean, effective_n
+from psm_eval.score.stats.means import bca_mean, binary_mean, cluster_t_mean, effective_n, pooled_share
 from psm_eval.score.stats.paired import newcombe_paired, paired_binary_difference, paired_table, tango_paired
 from psm_eval.score.stats.pairing import CompleteCases, complete_cases, paired_differences, per_sample
 from psm_eval.score.stats.profile import ProfileSimilarity, profile_similarity
@@ -35,7 +36,8 @@ __all__ = [
     # the rule
     "mean_interval", "difference_interval", "difference_test",
     # means and differences
-    "binary_mean", "effective_n", "cluster_t_mean", "bca_mean", "paired_binary_difference", "newcombe_paired",
+    "binary_mean", "effective_n", "cluster_t_mean", "bca_mean", "pooled_share", "paired_binary_difference",
+    "newcombe_paired",
     "tango_paired", "paired_table",
     # pairing
     "per_sample", "paired_differences", "CompleteCases", "complete_cases",
@@ -46,5 +48,5 @@ __all__ = [
     # profiles
     "profile_similarity", "ProfileSimilarity",
     # the historical percentile-bootstrap statistics
-    "bootstrap_mean", "paired_difference", "bootstrap_slope", "lc_win_rate", "bootstrap_pooled",
+    "bootstrap_mean", "paired_difference", "bootstrap_slope", "slope_difference", "lc_win_rate", "bootstrap_pooled",
 ]

@@ -22,7 +22,8 @@ from psm_eval.score.stats._core import (
     percentile_interval,
 )
 
-__all__ = ["bootstrap_mean", "paired_difference", "bootstrap_slope", "lc_win_rate", "bootstrap_pooled"]
+__all__ = ["bootstrap_mean", "paired_difference", "bootstrap_slope", "slope_difference", "lc_win_rate",
+           "bootstrap_pooled"]
 
 
 def _boot(stat: Callable[[np.ndarray], np.ndarray], k: int, n_boot: int, seed: int, level: float):
@@ -89,6 +90,32 @@ def bootstrap_slope(x: Sequence[float], y: Sequence[float], clusters: Sequence[s
         return Interval(estimate, None, None, int(xs.size), k)
     low, high = _boot(lambda w: _weighted_slope(xs, ys, w[:, idx]), k, n_boot, seed, level)
     return Interval(estimate, low, high, int(xs.size), k)
+
+
+def slope_difference(xa: Sequence[float], ya: Sequence[float], ca: Sequence[str], xb: Sequence[float],
+                     yb: Sequence[float], cb: Sequence[str], *, n_boot: int = N_BOOTSTRAP, level: float = LEVEL,
+                     seed: int = 0) -> Interval:
+    """OLS slope of arm a minus that of arm b, on the clusters both arms have, with a paired percentile
+    interval: each resample draws the same clusters (dialogues) for both arms."""
+    common = sorted(set(ca) & set(cb))
+    pos = {c: i for i, c in enumerate(common)}
+    keep_a = np.array([c in pos for c in ca], dtype=bool)
+    keep_b = np.array([c in pos for c in cb], dtype=bool)
+    xs_a, ys_a = np.asarray(xa, dtype=np.float64)[keep_a], np.asarray(ya, dtype=np.float64)[keep_a]
+    xs_b, ys_b = np.asarray(xb, dtype=np.float64)[keep_b], np.asarray(yb, dtype=np.float64)[keep_b]
+    idx_a = np.array([pos[c] for c, k in zip(ca, keep_a) if k], dtype=np.int64)
+    idx_b = np.array([pos[c] for c, k in zip(cb, keep_b) if k], dtype=np.int64)
+    k, n = len(common), int(xs_a.size + xs_b.size)
+    method = f"paired cluster bootstrap of the two OLS slopes ({n_boot} resamples, percentile)"
+    if xs_a.size < 2 or xs_b.size < 2 or float(np.ptp(xs_a)) == 0.0 or float(np.ptp(xs_b)) == 0.0:
+        return Interval(None, None, None, n, k, method)
+    estimate = float(_weighted_slope(xs_a, ys_a, np.ones((1, xs_a.size)))[0]
+                     - _weighted_slope(xs_b, ys_b, np.ones((1, xs_b.size)))[0])
+    if k < 2:
+        return Interval(estimate, None, None, n, k, method)
+    low, high = _boot(lambda w: _weighted_slope(xs_a, ys_a, w[:, idx_a]) - _weighted_slope(xs_b, ys_b, w[:, idx_b]),
+                      k, n_boot, seed, level)
+    return Interval(estimate, low, high, n, k, method)
 
 
 def _logistic_fit(z: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 30) -> np.ndarray:

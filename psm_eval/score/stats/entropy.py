@@ -118,6 +118,7 @@ def pooled_entropy(counts: np.ndarray, clusters: Sequence[str], *, estimator: En
     if k < 2:
         return Interval(estimate, None, None, rows.shape[0], k, method)
     low, high = _read(estimate, lambda w: est(w @ per), est(total - per), k, interval, level, n_boot, seed)
+    low = None if low is None else max(0.0, low)  # an entropy is never negative: a t interval can say so
     return Interval(estimate, low, high, rows.shape[0], k, method)
 
 
