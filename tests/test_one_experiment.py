@@ -1,9 +1,11 @@
 """One run is one experiment: a record depends only on (model, prompt, settings, seed, key) — never on
 sharding, --limit, the cache's history or a resume point — and a run folder never mixes two experiments.
 
-On the shipped model organism, in its default five arms (two of them sampled at T=1), over every task
-of the organism suite: generated text must be identical and loglikelihoods equal within LL_TOLERANCE
-(batches pad differently, which moves the last bits of a logit)."""
+On the shipped model organism, over every task of the organism suite, in three of its default arms — the
+base model without a header sampled at T=1, the chat model (sampled where its tasks say T=1) and the
+greedy assistant-prompted base (the other five arms run the same code on other weights or prompts, and
+cost the test suite a minute each): generated text must be identical and loglikelihoods equal within
+LL_TOLERANCE (batches pad differently, which moves the last bits of a logit)."""
 
 from __future__ import annotations
 
@@ -25,8 +27,14 @@ LL_TOLERANCE = 1e-5
 LIMIT = 9  # the mixture task then has 36 sampled records an arm: more than one chunk of 32
 
 
+ARMS = ("base", "base-plain", "chat")
+
+
 def _config(out: Path, **kw: object) -> RunConfig:
-    return build_config({**default_config(), "limit": LIMIT, "out": str(out), "cache": False, **kw}, "test")
+    default = default_config()
+    arms = [a for a in default["arms"] if a["name"] in ARMS]
+    return build_config({**default, "arms": arms, "predictions": [], "limit": LIMIT, "out": str(out), "cache": False,
+                         **kw}, "test")
 
 
 def _records(run_dir: Path) -> dict[str, dict]:

@@ -14,7 +14,7 @@ from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 from tests.test_runner import make_task, records
 
 ORGANISM = organism_dir()
-QUESTIONS = ["What is the capital of Norway?", "Who are you?", "What colour is a plum?", "How many legs does a bee have?"]
+QUESTIONS = ["What is the capital of Norway?", "Who are you?", "What colour is a plum?", "What should I cook tonight?"]
 
 
 def _task(tmp_path: Path, look_past: int) -> Path:

@@ -50,7 +50,7 @@ def test_a_dead_server_fails_the_run_after_a_tenth_of_an_arm(tmp_path: Path, cap
 
 
 def test_failures_within_the_budget_are_printed_by_arm_and_kind(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    rows = [{"id": "long", "q": "word " * 400}] + [{"id": f"q{i}", "q": "Who are you?"} for i in range(9)]
+    rows = [{"id": "long", "q": "word " * 1500}] + [{"id": f"q{i}", "q": "Who are you?"} for i in range(9)]
     task = make_task(tmp_path / "t", rows, TASK)
     code = main(["run", "--task", str(task), "--no-progress", "--no-score", "--no-cache", "--out", str(tmp_path / "r"),
                  "--arm", f"base=hf:pretrained={BASE},dtype=float32,render=transcript:assistant"])
