@@ -103,7 +103,7 @@ def _slopes(key: GroupKey, scores: list[Score], seed: int) -> list[SummaryRecord
         scored = [s for s in group if s.value is not None]
         iv = stats.bootstrap_slope([s.turn for s in scored], [s.value for s in scored],  # type: ignore[misc]
                                    [s.cluster for s in scored], seed=group_seed(seed, *key, arm, "slope"))
-        out.append(summary_record("slope", key, iv, f"OLS slope against turn index; {BOOT}", arm=arm,
+        out.append(summary_record("slope", key, iv, f"OLS slope against turn index; {iv.method or BOOT}", arm=arm,
                                   n_unscored=len(group) - len(scored)))
     return out
 

@@ -349,3 +349,18 @@ def test_the_rule_picks_by_kind() -> None:
     assert "exact" in stats.difference_test(a, b, facts, kind="binary")[1]
     zero = stats.mean_interval([0.0] * 12, ids(12), kind="count")
     assert zero.ci_high == pytest.approx(-math.log(0.025) / 12)
+
+
+def test_a_binary_metric_equal_at_every_turn_gets_a_slope_bounded_by_wilson_not_zero_width() -> None:
+    turns = [t for _ in range(16) for t in (0, 3, 7)]
+    clusters = [f"d{i}" for i in range(16) for _ in range(3)]
+    iv = stats.bootstrap_slope(turns, [1.0] * 48, clusters)
+    low, _ = wilson_by_hand(16, 16)  # 16 of 16 dialogues at the first and at the last turn
+    assert iv.estimate == 0.0 and (iv.ci_low, iv.ci_high) == pytest.approx(((low - 1) / 7, (1 - low) / 7), rel=1e-9)
+
+
+def test_shares_of_repeats_equal_in_both_arms_are_not_a_zero_width_difference() -> None:
+    iv = stats.difference_interval([0.3] * 10, [0.3] * 10, ids(10), kind="binary")
+    concordant = stats.paired_binary_difference([0.0] * 10, [0.0] * 10, ids(10))
+    assert iv.estimate == 0.0 and (iv.ci_low, iv.ci_high) == (concordant.ci_low, concordant.ci_high)
+    assert iv.ci_high > 0.2

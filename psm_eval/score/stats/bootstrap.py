@@ -88,8 +88,28 @@ def bootstrap_slope(x: Sequence[float], y: Sequence[float], clusters: Sequence[s
     estimate = float(_weighted_slope(xs, ys, np.ones((1, xs.size)))[0])
     if k < 2:
         return Interval(estimate, None, None, int(xs.size), k)
+    if float(np.ptp(ys)) == 0.0 and ys[0] in (0.0, 1.0):
+        return _constant_binary_slope(xs, float(ys[0]), clusters, level, k)
     low, high = _boot(lambda w: _weighted_slope(xs, ys, w[:, idx]), k, n_boot, seed, level)
     return Interval(estimate, low, high, int(xs.size), k)
+
+
+def _constant_binary_slope(xs: np.ndarray, value: float, clusters: Sequence[str], level: float, k: int) -> Interval:
+    """A 0/1 metric equal at every turn: resampling cannot move it, so a bootstrap reads [0, 0]. The slope
+    is bounded instead by the Wilson intervals of the first and the last turn's clusters (all `value`):
+    from (low_last − high_first) / Δturn to (high_last − low_first) / Δturn."""
+    from psm_eval.score.stats.means import binary_mean
+
+    def ends(turn: float) -> tuple[float, float]:
+        ids = sorted({c for x, c in zip(xs.tolist(), clusters) if x == turn})
+        iv = binary_mean([value] * len(ids), ids, level=level)
+        return float(iv.ci_low), float(iv.ci_high)  # type: ignore[arg-type]
+
+    first, last = float(xs.min()), float(xs.max())
+    (lo0, hi0), (lo1, hi1) = ends(first), ends(last)
+    span = last - first
+    return Interval(0.0, (lo1 - hi0) / span, (hi1 - lo0) / span, int(xs.size), k,
+                    "all values equal: slope bounded by the Wilson intervals of the first and last turns")
 
 
 def slope_difference(xa: Sequence[float], ya: Sequence[float], ca: Sequence[str], xb: Sequence[float],

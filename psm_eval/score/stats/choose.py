@@ -56,6 +56,14 @@ def difference_interval(a: Values, b: Values, clusters: Sequence[str], *, kind: 
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if kind == "binary" and x.size and _zero_one(x, y):
         return paired_binary_difference(x, y, clusters, level=level)
+    if kind == "binary" and x.size and not np.any(x - y):
+        # shares of repeats equal in both arms on every sample: a variance of 0 is no evidence of
+        # certainty; read it, as the mean does, as the worst case — one concordant pair per cluster
+        k = cluster_index(clusters)[1]
+        iv = paired_binary_difference(np.zeros(k), np.zeros(k), [str(i) for i in range(k)], level=level)
+        return Interval(0.0, iv.ci_low, iv.ci_high, int(x.size), k,
+                        f"{iv.method} on {k} concordant pairs (every paired difference 0: worst case, one pair "
+                        "per cluster)")
     return cluster_t_mean(x - y, clusters, level=level)
 
 
