@@ -1,13 +1,16 @@
 """Two runs of the same tasks (e.g. two checkpoints) side by side: per-arm metrics of each run and
-the paired difference B − A by sample id, and a sample browser joining the runs' replies by id."""
+the paired difference B − A by sample id, what changed, what differs between the runs' setups, and a
+sample browser joining the runs' replies by id."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from psm_eval.report.charts import arm_color
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
+from psm_eval.report.paths import shorten_paths
 from psm_eval.report.tables import SIGNIFICANCE, MetricRow, ReportTables, build_tables
 from psm_eval.score import stats
 
@@ -32,6 +35,14 @@ class CompareRow:
     p_value: float | None
     p_holm: float | None
     significant: bool
+    direction: str = "neither"
+    """Which way is better for the metric, as declared (colours B − A)."""
+
+    @property
+    def changed(self) -> bool:
+        """The 95% interval of B − A excludes 0 (or the Holm-adjusted test says so)."""
+        lo, hi = self.difference_ci
+        return self.significant or (lo is not None and hi is not None and (lo > 0 or hi < 0))
 
 
 @dataclass
@@ -41,6 +52,43 @@ class CompareTables:
     rows: list[CompareRow]
     joined: ReportTables
     """Samples present in both runs, arms named `A·arm` and `B·arm`, for the sample browser."""
+    warnings: list[str] = field(default_factory=list)
+    """What differs between the runs' setups (renderers, seeds, limits, task specs, tasks or arms in one run)."""
+    colors: dict[str, str] = field(default_factory=dict)
+    """Arm (plain and `A·`/`B·` names) → colour: an arm has the same colour in both runs."""
+
+    @property
+    def changes(self) -> list[CompareRow]:
+        """The rows that changed, the largest change first."""
+        return sorted((r for r in self.rows if r.changed), key=lambda r: -abs(r.difference or 0.0))
+
+
+def setup_differences(a: RunData, b: RunData) -> list[str]:
+    """Why the two runs' numbers may differ for reasons other than the models: one line each."""
+    ma, mb = a.manifest, b.manifest
+    out = []
+    for what, xa, xb in (("seed", ma.seed, mb.seed), ("limit", ma.limit, mb.limit)):
+        if xa != xb:
+            out.append(f"the runs' {what} differs: A {xa}, B {xb}")
+    for kind, na, nb in (("task", ma.task_names, mb.task_names), ("arm", ma.arm_names, mb.arm_names)):
+        only_a, only_b = [x for x in na if x not in nb], [x for x in nb if x not in na]
+        if only_a:
+            out.append(f"{kind}s only in A (not compared): {', '.join(only_a)}")
+        if only_b:
+            out.append(f"{kind}s only in B (not compared): {', '.join(only_b)}")
+    for ta in ma.tasks:
+        tb = mb.task(ta.name)
+        if tb is not None and (ta.spec_hash, ta.data_hash, ta.version) != (tb.spec_hash, tb.data_hash, tb.version):
+            what = "data" if ta.data_hash != tb.data_hash else "version" if ta.version != tb.version else "spec"
+            out.append(f"task {ta.name}: its {what} differs between the runs (the samples may not be the same)")
+    for aa in ma.arms:
+        ab = mb.arm(aa.name)
+        if ab is None:
+            continue
+        if (aa.render, aa.renderer.template_hash) != (ab.render, ab.renderer.template_hash):
+            out.append(f"arm {aa.name}: its renderer differs (A {aa.render}, B {ab.render}"
+                       f"{', another template' if aa.render == ab.render else ''})")
+    return [shorten_paths(x) for x in out]
 
 
 def _per_sample(run: RunData) -> dict[tuple[str, str, str, str], tuple[dict[str, list[float]], dict[str, str]]]:
@@ -74,7 +122,7 @@ def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
         rows.append(CompareRow(*key, a=ma.estimate, a_ci=(ma.ci_low, ma.ci_high), b=mb.estimate,
                                b_ci=(mb.ci_low, mb.ci_high),
                                difference=iv.estimate, difference_ci=(iv.ci_low, iv.ci_high), n_pairs=len(ids),
-                               p_value=p, p_holm=None, significant=False))
+                               p_value=p, p_holm=None, significant=False, direction=ma.direction))
         pvals.append(p)
     holm = stats.holm(pvals)
     rows = [replace(r, p_holm=h, significant=h is not None and h < SIGNIFICANCE) for r, h in zip(rows, holm)]
@@ -88,6 +136,11 @@ def build_compare(a: RunData, b: RunData, seed: int = 0) -> CompareTables:
     names = list(dict.fromkeys(ta.score_names + tb.score_names))
     joined = ReportTables(run_id=f"{a.run_id} vs {b.run_id}", run_status="", arms=arms, tasks=common,
                           baseline_arm=f"A·{ta.baseline_arm}", target_arm=f"B·{ta.baseline_arm}",
-                          arm_renderers=renderers,
-                          run_info=[], samples=joined_samples, score_names=names)
-    return CompareTables(run_a=a.run_id, run_b=b.run_id, rows=rows, joined=joined)
+                          arm_renderers=renderers, run_info=[], samples=joined_samples, score_names=names,
+                          task_modes={**tb.task_modes, **ta.task_modes}, directions={**tb.directions, **ta.directions},
+                          sample_info=[s for s in ta.sample_info if s.task in common], sample_notes=ta.sample_notes)
+    plain = list(dict.fromkeys(ta.arms + tb.arms))
+    colors = {x: arm_color(plain, x) for x in plain}
+    colors.update({f"{side}·{x}": arm_color(plain, x) for side in "AB" for x in plain})
+    return CompareTables(run_a=a.run_id, run_b=b.run_id, rows=rows, joined=joined, warnings=setup_differences(a, b),
+                         colors=colors)

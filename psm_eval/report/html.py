@@ -20,7 +20,7 @@ from markupsafe import Markup
 from psm_eval.report import charts
 from psm_eval.report.tables import ReportTables
 
-__all__ = ["render_html", "render_page", "embed_json", "csp_for"]
+__all__ = ["render_html", "render_page", "embed_json", "csp_for", "sample_payload", "tone"]
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 # Code points an HTML document may not hold raw (controls other than whitespace, noncharacters: parse
@@ -58,12 +58,21 @@ def _asset(name: str) -> str:
     return resources.files("psm_eval.report").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
 
+def tone(value: float | None, direction: str) -> str:
+    """CSS class of a difference: `better` / `worse` by the metric's declared direction; `neither`
+    (a descriptive metric) and zero are never coloured."""
+    if value is None or value == 0 or direction not in ("higher", "lower"):
+        return ""
+    return "better" if (value > 0) == (direction == "higher") else "worse"
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("psm_eval.report", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_displayable)
     env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}g}" if abs(v) < 1e4 else f"{v:.4g}"
     env.filters["pval"] = lambda v: "–" if v is None else f"{v:.2g}" if v >= 1e-4 else "<1e-4"
+    env.filters["tone"] = tone
     return env
 
 
@@ -77,8 +86,9 @@ def _common_prefix(texts: list[str]) -> str:
     return os.path.commonprefix(texts) if len(texts) > 1 else ""
 
 
-def sample_payload(t: ReportTables) -> dict[str, Any]:
-    """The browser's data: compact rows, prompts stored as a shared per-(task, arm) prefix + suffix."""
+def sample_payload(t: ReportTables, colors: dict[str, str] | None = None) -> dict[str, Any]:
+    """The browser's data: compact rows, prompts stored as a shared per-(task, arm) prefix + suffix, each
+    sample's user turns, references and metadata (`info`, keyed `task index / id`)."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in t.samples:
         groups[(r.task, r.arm)].append(r.prompt)
@@ -95,11 +105,18 @@ def sample_payload(t: ReportTables) -> dict[str, Any]:
         pi = index.get((r.task, r.arm), 0)
         rows.append([t.tasks.index(r.task) if r.task in t.tasks else r.task, r.sample_id, t.arms.index(r.arm),
                      r.turn, r.repeat, r.status, pi, r.prompt[len(prefixes[pi]):], r.reply, r.error,
-                     {names[k]: v for k, v in r.scores.items()}, {names[k]: v for k, v in r.unscored.items()}, r.judge])
+                     {names[k]: v for k, v in r.scores.items()}, {names[k]: v for k, v in r.unscored.items()}, r.judge,
+                     {names[k]: v for k, v in r.details.items()}, [names[k] for k in r.sample_scores]])
+    info = {f"{t.tasks.index(s.task)}/{s.sample_id}": {"q": s.user_turns, "refs": s.references, "choices": s.choices,
+                                                      "gold": s.gold, "meta": s.metadata}
+            for s in t.sample_info if s.task in t.tasks}
+    colors = colors or {}
     return {"tasks": t.tasks, "arms": t.arms, "renderers": [t.arm_renderers.get(a, "") for a in t.arms],
-            "colors": [charts.arm_color(t.arms, a) for a in t.arms],
+            "colors": [colors.get(a) or charts.arm_color(t.arms, a) for a in t.arms],
+            "modes": [t.task_modes.get(x, "gold") for x in t.tasks],
+            "directions": [t.directions.get(n, "neither") for n in t.score_names],
             "baseline": t.baseline_arm, "target": t.target_arm, "scores": t.score_names, "prefixes": prefixes,
-            "rows": rows}
+            "info": info, "notes": t.sample_notes, "rows": rows}
 
 
 def _charts(t: ReportTables) -> list[Markup]:
@@ -119,7 +136,8 @@ def _charts(t: ReportTables) -> list[Markup]:
         if kind == "shares":
             out.append(charts.stacked_bars(name, {a: [(x, y) for x, y, _, _ in pts] for a, pts in by_arm.items()}))
         else:
-            out.append(charts.line_chart(name, dict(by_arm), t.arms))
+            x_title = next((p.x_title for p in t.series if p.chart == name), "")
+            out.append(charts.line_chart(name, dict(by_arm), t.arms, x_title=x_title))
     return out
 
 

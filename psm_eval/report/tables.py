@@ -22,9 +22,13 @@ from psm_eval.records import (
 )
 from psm_eval.report.errors import ReportError
 from psm_eval.report.load import RunData
+from psm_eval.report.paths import shorten_paths
+from psm_eval.report.task_samples import SampleInfo, load_sample_info
+from psm_eval.score import stats
 
 __all__ = ["MetricRow", "DiffRow", "HeadlineRow", "SampleRow", "PairRow", "SeriesPoint", "ReportTables",
-           "build_tables", "pick_arms", "sample_table", "SIGNIFICANCE", "HEADLINE_FAMILIES"]
+           "FailureCount", "SampleInfo", "build_tables", "pick_arms", "sample_table", "SIGNIFICANCE",
+           "HEADLINE_FAMILIES"]
 
 SIGNIFICANCE = 0.05
 # The families the headline shows, in order (which metric of a family: its scorer's `headline` declaration)
@@ -122,6 +126,19 @@ class SampleRow:
     unscored: dict[str, str]
     judge: list[str]
     """The judges' raw replies (their rationale), in order."""
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """`scorer.metric` → the score's detail (extracted answer, matched reference, token ranks …), where any."""
+    sample_scores: list[str] = field(default_factory=list)
+    """The `scorer.metric` names scored over the whole sample (not this turn alone)."""
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    """Failed generation records of one arm and failure kind (the manifest's counts)."""
+
+    arm: str
+    kind: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,8 @@ class SeriesPoint:
     ci_low: float | None = None
     ci_high: float | None = None
     n: int = 0
+    x_title: str = ""
+    """What x is (`user turn`, the stratum key)."""
 
 
 @dataclass
@@ -180,6 +199,17 @@ class ReportTables:
     """The evaluated arms the judge is (a self-judged run): shown as a warning."""
     predictions: list[dict[str, Any]] = field(default_factory=list)
     """The PSM verdict (summary.json's `psm` block): one entry per declared prediction, endpoints inside."""
+    arm_notes: list[str] = field(default_factory=list)
+    """Why a headline role has no arm (a run without a transcript-rendered or a post-trained arm)."""
+    failures: list[FailureCount] = field(default_factory=list)
+    task_modes: dict[str, str] = field(default_factory=dict)
+    """Task → `gold` or `rollout` (a rollout's turns are one transcript)."""
+    directions: dict[str, str] = field(default_factory=dict)
+    """`scorer.metric` → its declared direction (`higher`, `lower`, `neither`)."""
+    sample_info: list[SampleInfo] = field(default_factory=list)
+    """User turns, references and metadata per sample, from the run's task folders when unchanged."""
+    sample_notes: list[str] = field(default_factory=list)
+    """Tasks whose samples' references could not be shown, and why."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the `report.json` format)."""
@@ -249,15 +279,17 @@ def _reply_text(g: GenerationRecord) -> str:
 def _scores_by_reply(scores: Iterable[Score]) -> tuple[dict, list[str]]:
     """(task, sample, arm, turn, repeat) → (values, unscored, judge replies); per-sample scores
     (turn null) are keyed with turn/repeat None and merged into every reply of that sample × arm."""
-    table: dict[tuple, tuple[dict, dict, list]] = defaultdict(lambda: ({}, {}, []))
+    table: dict[tuple, tuple[dict, dict, list, dict]] = defaultdict(lambda: ({}, {}, [], {}))
     names: dict[str, None] = {}
     for s in scores:
         if s.stratum is not None:
             continue
         name = f"{s.scorer}.{s.metric}"
         names[name] = None
-        values, unscored, judge = table[(s.task, s.sample_id, s.arm, s.turn, s.repeat)]
+        values, unscored, judge, details = table[(s.task, s.sample_id, s.arm, s.turn, s.repeat)]
         values[name] = s.value
+        if s.detail:
+            details[name] = s.detail
         if s.unscored:
             unscored[name] = s.unscored
         for j in s.judge:
@@ -270,7 +302,7 @@ def _scores_by_reply(scores: Iterable[Score]) -> tuple[dict, list[str]]:
 
 def _samples(run: RunData) -> tuple[list[SampleRow], list[str]]:
     table, names = _scores_by_reply(run.scores)
-    empty: tuple[dict, dict, list] = ({}, {}, [])
+    empty: tuple[dict, dict, list, dict] = ({}, {}, [], {})
     rows = []
     for g in run.generations:
         own = table.get((g.task, g.sample_id, g.arm, g.turn, g.repeat), empty)
@@ -279,8 +311,9 @@ def _samples(run: RunData) -> tuple[list[SampleRow], list[str]]:
         rows.append(SampleRow(
             task=g.task, sample_id=g.sample_id, arm=g.arm, turn=g.turn, repeat=g.repeat, kind=g.kind,
             status=g.status, prompt=_prompt_text(g.prompt), reply=_reply_text(g),
-            error=f"{err.kind}: {err.message or ''}" if err else "", scores={**whole[0], **own[0]},
-            unscored={**whole[1], **own[1]}, judge=whole[2] + own[2]))
+            error=shorten_paths(f"{err.kind}: {err.message or ''}", run.path) if err else "",
+            scores={**whole[0], **own[0]}, unscored={**whole[1], **own[1]}, judge=whole[2] + own[2],
+            details={**whole[3], **own[3]}, sample_scores=list(whole[0])))
     return rows, names
 
 
@@ -363,18 +396,21 @@ def _series(run: RunData, metrics: list[MetricRow], declared: dict[tuple[str, st
             continue
         if info.chart == "by_stratum" and m.stratum and m.stratum.startswith(f"{info.chart_by}="):
             out.append(SeriesPoint(f"{info.family}: {m.metric} by {info.chart_by} · {m.task}", "by_stratum", m.arm,
-                                   m.stratum.split("=", 1)[1], m.estimate, m.ci_low, m.ci_high, m.n))
+                                   m.stratum.split("=", 1)[1], m.estimate, m.ci_low, m.ci_high, m.n,
+                                   x_title=info.chart_by or ""))
         if info.chart == "shares" and m.stratum is None:
             out.append(SeriesPoint(f"{info.family}: {m.task} (share of replies per class)", "shares", m.arm,
                                    m.metric, m.estimate, m.ci_low, m.ci_high, m.n))
     by_turn = {(k[0], k[1], k[2]) for k, i in declared.items() if i.chart == "by_turn"}
-    turns: dict[tuple[str, str, str, str, int], list[float]] = defaultdict(list)
+    turns: dict[tuple[str, str, str, str, int], list[tuple[float, str]]] = defaultdict(list)
     for s in run.scores:
         if (s.task, s.scorer, s.metric) in by_turn and s.stratum is None and s.value is not None:
-            turns[(s.task, s.scorer, s.metric, s.arm, s.turn or 0)].append(s.value)
-    for (task, _, metric, arm, turn), vals in sorted(turns.items()):
-        out.append(SeriesPoint(f"{metric} by turn · {task}", "by_turn", arm, str(turn), sum(vals) / len(vals),
-                               n=len(vals)))
+            turns[(s.task, s.scorer, s.metric, s.arm, s.turn or 0)].append((s.value, s.cluster))
+    for (task, scorer, metric, arm, turn), vals in sorted(turns.items()):
+        # the interval the metric's kind asks for, resampling clusters (samples), as the summary does
+        iv = stats.mean_interval([v for v, _ in vals], [c for _, c in vals], kind=declared[(task, scorer, metric)].kind)
+        out.append(SeriesPoint(f"{metric} by turn · {task}", "by_turn", arm, str(turn), iv.estimate, iv.ci_low,
+                               iv.ci_high, n=len(vals), x_title="user turn"))
     return out
 
 
@@ -389,7 +425,8 @@ def _run_info(run: RunData) -> list[tuple[str, str]]:
         rows.append((f"arm {a.name}", f"{a.model.type}:{a.model.args} render={a.render} "
                                       f"template_hash={a.renderer.template_hash}"))
     for arm, c in m.counts.items():
-        rows.append((f"counts {arm}", f"{c.ok} ok, {c.failed} failed"))
+        rows.append((f"counts {arm}", f"{c.ok} ok, {c.failed} failed"
+                     + "".join(f", {n} {kind}" for kind, n in c.failures.items())))
     for k, v in m.packages.items():
         rows.append((f"package {k}", str(v)))
     s = run.summary
@@ -400,7 +437,37 @@ def _run_info(run: RunData) -> list[tuple[str, str]]:
         shown = sorted({f"{m.scorer}.{m.metric}" for m in s.metrics if m.experimental})
         rows += [("experimental metrics", ", ".join(shown))] if shown else []
         rows += [(f"scorer {x.task}/{x.scorer}", f"v{x.scorer_version} {x.args}") for x in s.scorers]
-    return rows
+    return [(k, shorten_paths(v, run.path)) for k, v in rows]
+
+
+def _shortened(row: dict[str, Any], run: RunData) -> dict[str, Any]:
+    return {k: shorten_paths(v, run.path) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def _failures(run: RunData) -> list[FailureCount]:
+    out = []
+    for arm, c in run.manifest.counts.items():
+        kinds = c.failures or ({"failed": c.failed} if c.failed else {})
+        out += [FailureCount(arm, kind, n) for kind, n in kinds.items() if n]
+    return out
+
+
+def _arm_notes(run: RunData, baseline: str | None, target: str | None) -> list[str]:
+    """Say which headline role is missing rather than print an empty name."""
+    kinds = {a.name: _arm_kind(a) for a in run.manifest.arms}
+    notes = []
+    if baseline is None:
+        notes.append("no prompted base arm: this run has no arms")
+    elif kinds.get(baseline) != "transcript":
+        notes.append(f"no prompted base arm: no arm is rendered by a transcript, so {baseline} "
+                     f"({kinds.get(baseline)}-rendered) stands in for it")
+    if target is None:
+        notes.append(f"no post-trained arm: {baseline} is this run's only arm, so there is nothing to compare it with"
+                     if len(kinds) <= 1 else "no post-trained arm: no other arm to compare with")
+    elif kinds.get(target) != "chat":
+        notes.append(f"no post-trained arm: no chat-rendered arm on another model, so {target} "
+                     f"({kinds.get(target)}-rendered) stands in for it")
+    return notes
 
 
 def _quality(q: JudgeQuality) -> str:
@@ -411,19 +478,28 @@ def _quality(q: JudgeQuality) -> str:
     return "; ".join(parts) + (f"; self-judge ({', '.join(q.self_judge_arms)})" if q.self_judge_arms else "")
 
 
-def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: str | None = None) -> ReportTables:
-    """The report's table model for one run."""
+def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: str | None = None,
+                 sample_info: bool = True) -> ReportTables:
+    """The report's table model for one run (`sample_info`: read the samples' references and metadata from
+    the run's task folders, when the run has records)."""
     baseline, target = pick_arms(run, baseline_arm, target_arm)
+    info, notes = load_sample_info(run.manifest) if sample_info and run.generations else ([], [])
     declared = _declarations(run)
     metrics, diffs = _metric_rows(run.summary.records if run.summary else [], declared)
     samples, names = _samples(run)
     return ReportTables(
         run_id=run.run_id, run_status=run.manifest.status, arms=run.arm_names, tasks=run.task_names,
-        baseline_arm=baseline, target_arm=target, arm_renderers={a.name: a.render for a in run.manifest.arms},
+        baseline_arm=baseline, target_arm=target,
+        arm_renderers={a.name: shorten_paths(a.render, run.path) for a in run.manifest.arms},
         run_info=_run_info(run), metrics=metrics, diffs=diffs, headline=_headline(metrics, diffs, baseline, target),
         samples=samples, pairs=_pairs(samples, baseline, target), series=_series(run, metrics, declared),
-        unscored=[u.model_dump() for u in run.summary.unscored] if run.summary else [],
-        skipped=[k.model_dump() for k in run.summary.skipped] if run.summary else [], score_names=names,
+        unscored=[_shortened(u.model_dump(), run) for u in run.summary.unscored] if run.summary else [],
+        skipped=[_shortened(k.model_dump(), run) for k in run.summary.skipped] if run.summary else [],
+        score_names=names,
         judge_arms=list(run.summary.judge_arms) if run.summary else [],
         predictions=[p.model_dump(mode="json") for p in run.summary.psm.predictions]
-        if run.summary and run.summary.psm else [])
+        if run.summary and run.summary.psm else [],
+        arm_notes=_arm_notes(run, baseline, target), failures=_failures(run),
+        task_modes={t.name: t.mode for t in run.manifest.tasks},
+        directions={f"{i.scorer}.{i.metric}": i.direction for i in declared.values()},
+        sample_info=info, sample_notes=notes)

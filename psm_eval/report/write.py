@@ -91,16 +91,33 @@ def write_index(root: Path | str, out: Path | str | None = None) -> Path:
         except ReportError:
             continue
         t = build_tables(run)
-        report = out_file.parent / run.run_id / "report.html"
+        report = _find_report(run.run_id, path, out_file.parent)
         runs.append({
             "run_id": run.run_id, "created": run.manifest.created, "status": t.run_status,
-            "tasks": t.tasks, "arms": t.arms, "path": str(path),
+            "seed": run.manifest.seed, "limit": "–" if run.manifest.limit is None else run.manifest.limit,
+            "tasks": t.tasks, "arms": t.arms, "path": _relative(path, out_file.parent),
             "headline": [f"{h.task} {h.metric}: {_f(h.baseline)} → {_f(h.target)}" for h in t.headline],
-            "link": "./" + "/".join(quote(p) for p in (run.run_id, "report.html")) if report.exists() else None})
+            "link": "/".join(quote(p) for p in _relative(report, out_file.parent).split("/")) if report else None})
     if not runs:
         raise ReportError(f"{root}: no run folders (folders with {MANIFEST}) found")
     runs.sort(key=lambda r: str(r["created"]), reverse=True)
-    return _write_text(out_file, render_page("index.html.j2", root=str(root), runs=runs))
+    return _write_text(out_file, render_page("index.html.j2", root=_relative(root, out_file.parent), runs=runs))
+
+
+def _relative(path: Path, start: Path) -> str:
+    """`path` as seen from the folder `start` (POSIX separators), so links and hints work wherever the
+    folders are moved together."""
+    rel = os.path.relpath(path.resolve(), start.resolve()).replace(os.sep, "/")
+    return rel if rel.startswith(".") else "./" + rel
+
+
+def _find_report(run_id: str, run_dir: Path, index_dir: Path) -> Path | None:
+    """A run's HTML report: next to the index (`<index dir>/<run_id>/`), in the default `reports/<run_id>/`,
+    or in the run folder itself."""
+    for cand in (index_dir / run_id / "report.html", default_out(run_id) / "report.html", run_dir / "report.html"):
+        if cand.is_file():
+            return cand
+    return None
 
 
 def _f(v: float | None) -> str:
@@ -117,4 +134,5 @@ def write_compare(run_a: Path | str, run_b: Path | str, out: Path | str | None =
     out_file = Path(out) if out else REPORTS / f"compare-{a.run_id}-vs-{b.run_id}.html"
     if out_file.suffix != ".html":
         out_file = out_file / f"compare-{a.run_id}-vs-{b.run_id}.html"
-    return _write_text(out_file, render_page("compare.html.j2", c=c, data=embed_json(sample_payload(c.joined))))
+    return _write_text(out_file, render_page("compare.html.j2", c=c,
+                                             data=embed_json(sample_payload(c.joined, c.colors))))

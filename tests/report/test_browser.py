@@ -75,5 +75,5 @@ def test_index_and_compare_pages_load(browser, run_dir, tmp_path):
     page.locator("#runs th").first.click()
     compare = write_compare(run_dir, other, tmp_path / "reports")
     page2, errors2, _ = _open(browser, compare)
-    assert _count(page2) == 30 and "A·base" in page2.locator("#rows").inner_text()
+    assert _count(page2) == 30 and page2.locator("#col-a").inner_text() == "A: A·base"
     assert not errors and not errors2
