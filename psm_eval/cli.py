@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from psm_eval.errors import PsmError
+from psm_eval.errors import PsmError, RunInterrupted
 from psm_eval.redact import redact_text
 
 __all__ = ["main"]
@@ -431,43 +431,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, cache=False if args.no_cache else None,
                         cache_dir=args.cache_dir, shard=args.shard, max_error_rate=args.max_error_rate)
     print(f"run written to {path}")
-    failures = _failure_lines(path)
-    for line in failures:
-        print(f"psm-eval: failures: {line}", file=sys.stderr)
-    if not args.no_score and not args.shard:  # a shard is scored after `psm-eval merge`
-        _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge)
+    if args.no_score or args.shard:  # a shard is scored after `psm-eval merge`
+        _print_failures(path)
+        print(f"run folder: {path}")
+        print("next: psm-eval merge SHARD_DIR... --out runs/  (once every shard is done)" if args.shard else
+              f"next: psm-eval score {path}")
+    else:
+        _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge, resume_hint=True)
     return 0
 
 
-def _failure_lines(path: Path) -> list[str]:
-    """One line per arm with failed records: how many, of how many, by kind."""
+def _print_failures(path: Path) -> None:
     from psm_eval.records import read_manifest
+    from psm_eval.report.console import failure_lines
 
-    lines = []
-    for arm, c in read_manifest(path).counts.items():
-        if c.failed:
-            kinds = ", ".join(f"{n} {kind}" for kind, n in c.failures.items())
-            lines.append(f"arm {arm}: {c.failed} of {c.ok + c.failed} records failed ({kinds})")
-    return lines
+    lines = failure_lines(read_manifest(path))
+    if not lines:
+        print("failures: none")
+    sys.stdout.flush()
+    for line in lines:
+        print(f"psm-eval: failures: {line}", file=sys.stderr, flush=True)
 
 
 def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None,
-           progress: bool, allow_self_judge: bool = False) -> None:
+           progress: bool, allow_self_judge: bool = False, resume_hint: bool = False) -> None:
+    from psm_eval.records import read_summary
+    from psm_eval.report.console import file_lines, results_lines
+    from psm_eval.run.runner import resume_hint as hint
     from psm_eval.score.stage import score_run
 
-    paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress,
-                      allow_self_judge=allow_self_judge)
+    try:
+        paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress,
+                          allow_self_judge=allow_self_judge)
+    except KeyboardInterrupt:  # the generations are complete: scoring starts over from them
+        raise RunInterrupted(hint(run_dir, "scoring") if resume_hint else
+                             f"interrupted while scoring {run_dir}\n"
+                             f"score it with: psm-eval score {run_dir}") from None
     for line in paths.skipped:
         print(f"psm-eval: note: not scored: {line}", file=sys.stderr)
     for line in paths.warnings:
         print(f"psm-eval: warning: {line}", file=sys.stderr)
-    from psm_eval.records import read_summary
-    from psm_eval.report.console import verdict_lines
-
-    for line in verdict_lines(read_summary(run_dir)):
-        print(line)
-    print(f"scores written to {paths.scores}")
-    print(f"summary written to {paths.summary}")
+    sys.stderr.flush()
+    print("\n".join(["", *results_lines(read_summary(run_dir))]), flush=True)
+    _print_failures(run_dir)
+    print("\n".join(file_lines(run_dir, paths.scores, paths.summary)))
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -557,6 +564,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
+    except RunInterrupted as exc:  # the run folder and the command that continues it, one per line
+        sys.stdout.flush()
+        print("\n".join(f"psm-eval: {line}" for line in str(exc).splitlines()), file=sys.stderr)
+        return exc.exit_code
     except PsmError as exc:  # a message may quote what the user typed, a key in a URL included
         print(f"psm-eval: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
