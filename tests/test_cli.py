@@ -146,3 +146,60 @@ def test_dry_run_names_organism_models_by_folder_and_fits_100_columns(capsys: py
     assert "organism/models" not in out and "pretrained=psm-tiny-base," in out and "render=transcript:liar" in out
     long = [line.split()[-1] for line in out.splitlines() if len(line) > 100]
     assert all(part.rstrip(",").count(",") == 0 for part in long), long  # only one key=value too long to wrap
+
+
+def test_gate_only_failures_prints_only_the_rows_that_did_not_pass(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from tests.gate.fakes import make_run
+
+    same, worse = [1.0] * 60, [1.0] * 20 + [0.0] * 40
+    base = make_run(tmp_path / "base", {("qa", "contains", "correct", "chat"): same,
+                                        ("qa", "contains", "answered", "chat"): same})
+    run = make_run(tmp_path / "run", {("qa", "contains", "correct", "chat"): worse,
+                                      ("qa", "contains", "answered", "chat"): same})
+    assert main(["gate", str(run), "--baseline", str(base)]) == 1
+    full = capsys.readouterr().out.splitlines()
+    assert main(["gate", str(run), "--baseline", str(base), "--only-failures"]) == 1
+    short = capsys.readouterr().out.splitlines()
+    rows = [line for line in short if line.startswith(("PASS", "REGRESSION", "INCONCLUSIVE"))]
+    assert [r.split()[0] for r in rows] == ["REGRESSION"] and "contains/correct" in rows[0]
+    assert any(line.startswith("PASS") for line in full)
+    assert "(1 PASS rows not shown: --only-failures)" in short and short[-1] == full[-1]  # the same headline
+
+
+def test_report_prints_the_html_to_open_and_open_is_harmless_without_a_browser(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import webbrowser
+
+    from tests.report.runs import write_run
+
+    run = write_run(tmp_path / "run-a", n=6)
+    assert main(["report", str(run), "--html", "--out", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "report.html").resolve()
+    assert capsys.readouterr().out.splitlines()[-1] == f"open in a browser: {html.as_uri()}"
+
+    def no_browser(*args: object) -> None:
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(webbrowser, "get", no_browser)
+    assert main(["report", str(run), "--html", "--out", str(tmp_path / "rep"), "--open"]) == 0
+    assert capsys.readouterr().err.strip() == f"psm-eval: note: no web browser found here; open {html} on a " \
+                                              "machine with one"
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "get", lambda *a: type("B", (), {"open": lambda self, url: opened.append(url)
+                                                                       or True})())
+    assert main(["report", str(run), "--html", "--out", str(tmp_path / "rep"), "--open"]) == 0
+    assert opened == [html.as_uri()] and capsys.readouterr().err == ""
+
+
+def test_tasks_list_shows_whole_descriptions_and_the_suites(capsys: pytest.CaptureFixture) -> None:
+    from psm_eval.data.task import default_tasks_root, load_task
+
+    assert main(["tasks", "list"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())
+    description = " ".join(load_task(default_tasks_root() / "helpfulness").spec.description.split())
+    assert len(description) > 100 and description in flat
+    suites = out[out.index("suites (psm-eval run --suite NAME):"):]
+    assert "organism" in suites and "standard" in suites and "organism-self-report" in " ".join(suites.split())
+    assert max(len(line) for line in out.splitlines()) <= 100
