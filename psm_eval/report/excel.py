@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,24 +77,34 @@ class Column:
     prompt's last lines are the question asked)."""
 
 
-def _put(ws: Any, row: int, col: int, value: Any, spec: Column | None = None) -> None:
+def _put(ws: Any, row: int, col: int, value: Any, spec: Column | None = None, small: bool = False,
+         styles: dict[tuple[int, bool], Any] | None = None) -> None:
+    """One cell: numbers as numbers (in the column's format), anything else as inert text. `styles` caches
+    each column's finished style (number or not), so a long sheet copies it instead of rebuilding it."""
     cell = ws.cell(row=row, column=col)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    text = None
     if value is None:
         pass
     elif isinstance(value, (bool, int, float)):
         cell.value = value
-        if spec is not None and spec.number and not isinstance(value, bool):
-            cell.number_format = spec.number
     else:
         text = safe_text(value)
         cell.value = text
         cell.data_type = "s"  # explicit string: "=1+1" from a model stays text, never a formula
-        if text[:1] in "=+-@":
-            cell.quotePrefix = True
-    if spec is not None and spec.wrap:
-        cell.alignment = _BOTTOM if spec.bottom else _WRAP
+    cached = styles.get((col, number)) if styles is not None else None
+    if cached is not None:
+        cell._style = copy(cached)
     elif spec is not None:
-        cell.alignment = _TOP
+        if number and spec.number:
+            cell.number_format = spec.number
+        cell.alignment = (_BOTTOM if spec.bottom else _WRAP) if spec.wrap else _TOP
+        if small:
+            cell.font = _SMALL
+        if styles is not None:
+            styles[(col, number)] = copy(cell._style)
+    if text is not None and text[:1] in "=+-@":
+        cell.quotePrefix = True
 
 
 def _lines(value: Any, width: int) -> int:
@@ -123,11 +134,10 @@ def _sheet(wb: Workbook, title: str, columns: Sequence[Column], rows: Iterable[S
     n = 1
     wrapped = [(c, col.width) for c, col in enumerate(columns, start=1) if col.wrap]
     line_pt = _SMALL_LINE_PT if small else _LINE_PT
+    styles: dict[tuple[int, bool], Any] = {}
     for n, row in enumerate(rows, start=2):
         for c, v in enumerate(row, start=1):
-            _put(ws, n, c, v, columns[c - 1] if c <= len(columns) else None)
-            if small:
-                ws.cell(row=n, column=c).font = _SMALL
+            _put(ws, n, c, v, columns[c - 1] if c <= len(columns) else None, small, styles)
         lines = max([_lines(row[c - 1], w) for c, w in wrapped if c <= len(row)] or [1])
         ws.row_dimensions[n].height = min(lines, max_lines) * line_pt
     last_col = get_column_letter(max(len(columns), 1))
