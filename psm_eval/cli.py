@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from psm_eval.errors import PsmError
+from psm_eval.errors import PsmError, RunInterrupted
 from psm_eval.redact import redact_text
 
 __all__ = ["main"]
@@ -278,6 +278,7 @@ def _gate_parsers(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_examples("""
             psm-eval gate runs/NEW --baseline baseline.json
+            psm-eval gate runs/NEW --baseline baseline.json --only-failures   # print only the non-PASS rows
             psm-eval gate runs/NEW --baseline runs/OLD --policy gate.yaml --markdown summary.md --junit gate.xml
             psm-eval gate runs/NEW --baseline baseline.json --arm chat --arm-map chat=chat-v1 --task organism-facts
             psm-eval gate runs/NEW --baseline tests/data/organism-baseline.json \\
@@ -293,6 +294,8 @@ def _gate_parsers(sub: Any) -> None:
     sp.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown summary (for $GITHUB_STEP_SUMMARY)")
     sp.add_argument("--junit", type=Path, metavar="PATH", help="write JUnit XML (one testcase per metric)")
     sp.add_argument("--json", type=Path, metavar="PATH", help="write the verdicts as JSON")
+    sp.add_argument("--only-failures", action="store_true",
+                    help="print only the metrics that did not PASS (the files written keep every metric)")
     sp.set_defaults(func=_cmd_gate)
     bl = sub.add_parser("baseline", help="portable baselines for the gate",
                         description="Baselines for `psm-eval gate`.",
@@ -321,7 +324,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     if result.error:
         print(f"psm-eval: error: {redact_text(result.error)}", file=sys.stderr)
     else:
-        print(console(result))
+        print(console(result, only_failures=args.only_failures))
     return result.exit_code
 
 
@@ -343,6 +346,7 @@ def _report_parsers(sub: Any) -> None:
             psm-eval report runs/20261122-101500-ab12cd34
             psm-eval report runs/20261122-101500-ab12cd34 --html --out /tmp/report
             psm-eval report RUN_DIR --baseline-arm base-urial --target-arm chat
+            psm-eval report RUN_DIR --open                # and open report.html in a browser
             psm-eval report --index runs/"""))
     sp.add_argument("run_dir", nargs="?", type=Path, metavar="RUN_DIR", help="a scored run folder")
     sp.add_argument("--html", action="store_true", help="write report.html")
@@ -353,6 +357,7 @@ def _report_parsers(sub: Any) -> None:
                          "leading ', so a spreadsheet never runs it as a formula)")
     sp.add_argument("--out", help="output folder (default reports/<run_id>/; with --index: reports/index.html)")
     sp.add_argument("--index", type=Path, metavar="DIR", help="write an index page of every run under DIR")
+    sp.add_argument("--open", action="store_true", help="open the HTML report in a web browser (where there is one)")
     sp.add_argument("--baseline-arm", metavar="ARM",
                     help="the prompted base arm of the headline (default: first transcript arm)")
     sp.add_argument("--target-arm", metavar="ARM",
@@ -379,15 +384,36 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.index is not None:
         if args.run_dir is not None:
             raise ReportError("give either RUN_DIR or --index DIR, not both")
-        print(f"index written to {write_index(args.index, args.out)}")
+        index = write_index(args.index, args.out)
+        print(f"index written to {index}")
+        if args.open:
+            _open_in_browser(Path(index).resolve())
         return 0
     if args.run_dir is None:
         raise ReportError("no run folder given (psm-eval report RUN_DIR, or --index DIR)")
     formats = [f for f in FORMATS if getattr(args, f)] or list(FORMATS)
-    for path in write_reports(args.run_dir, args.out, formats, baseline_arm=args.baseline_arm,
-                              target_arm=args.target_arm):
+    paths = write_reports(args.run_dir, args.out, formats, baseline_arm=args.baseline_arm, target_arm=args.target_arm)
+    for path in paths:
         print(f"report written to {path}")
+    html = next((p.resolve() for p in paths if p.suffix == ".html"), None)
+    if html is not None:
+        print(f"open in a browser: {html.as_uri()}")
+        if args.open:
+            _open_in_browser(html)
+    elif args.open:
+        print("psm-eval: note: --open opens the HTML report, which was not asked for (add --html)", file=sys.stderr)
     return 0
+
+
+def _open_in_browser(html: Path) -> None:
+    import webbrowser
+
+    try:
+        opened = webbrowser.get().open(html.as_uri())
+    except webbrowser.Error:
+        opened = False
+    if not opened:  # a server, a container, CI: nothing to open it with
+        print(f"psm-eval: note: no web browser found here; open {html} on a machine with one", file=sys.stderr)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -403,10 +429,13 @@ def _tasks_parser(sub: Any) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     tsub = sp.add_subparsers(dest="tasks_command", metavar="ACTION")
     tsub.required = True
-    ls = tsub.add_parser("list", help="tasks under the tasks folder",
-                         epilog=_examples("psm-eval tasks list --root tasks/"),
+    ls = tsub.add_parser("list", help="tasks under the tasks folder (whole descriptions), then the suites",
+                         description="Every task under the tasks folder with its version, kind, sample count and "
+                                     "whole description; then the suites (tasks/suites/*.yaml) and their tasks.",
+                         epilog=_examples("psm-eval tasks list\npsm-eval tasks list --root tasks/ --tasks-only"),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     ls.add_argument("--root", type=Path, help="folder to search (default: ./tasks)")
+    ls.add_argument("--tasks-only", action="store_true", help="only the tasks, not the suites")
     ls.set_defaults(func=_cmd_tasks_list)
     va = tsub.add_parser("validate", help="validate task files and their data",
                          epilog=_examples("psm-eval tasks validate tasks/\npsm-eval tasks validate my_task/task.yaml"),
@@ -431,43 +460,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, cache=False if args.no_cache else None,
                         cache_dir=args.cache_dir, shard=args.shard, max_error_rate=args.max_error_rate)
     print(f"run written to {path}")
-    failures = _failure_lines(path)
-    for line in failures:
-        print(f"psm-eval: failures: {line}", file=sys.stderr)
-    if not args.no_score and not args.shard:  # a shard is scored after `psm-eval merge`
-        _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge)
+    if args.no_score or args.shard:  # a shard is scored after `psm-eval merge`
+        _print_failures(path)
+        print(f"run folder: {path}")
+        print("next: psm-eval merge SHARD_DIR... --out runs/  (once every shard is done)" if args.shard else
+              f"next: psm-eval score {path}")
+    else:
+        _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge, resume_hint=True)
     return 0
 
 
-def _failure_lines(path: Path) -> list[str]:
-    """One line per arm with failed records: how many, of how many, by kind."""
+def _print_failures(path: Path) -> None:
     from psm_eval.records import read_manifest
+    from psm_eval.report.console import failure_lines
 
-    lines = []
-    for arm, c in read_manifest(path).counts.items():
-        if c.failed:
-            kinds = ", ".join(f"{n} {kind}" for kind, n in c.failures.items())
-            lines.append(f"arm {arm}: {c.failed} of {c.ok + c.failed} records failed ({kinds})")
-    return lines
+    lines = failure_lines(read_manifest(path))
+    if not lines:
+        print("failures: none")
+    sys.stdout.flush()
+    for line in lines:
+        print(f"psm-eval: failures: {line}", file=sys.stderr, flush=True)
 
 
 def _score(run_dir: Path, scorers: list[str] | None, tasks: list[str] | None, judge: str | None,
-           progress: bool, allow_self_judge: bool = False) -> None:
+           progress: bool, allow_self_judge: bool = False, resume_hint: bool = False) -> None:
+    from psm_eval.records import read_summary
+    from psm_eval.report.console import file_lines, results_lines
+    from psm_eval.run.runner import resume_hint as hint
     from psm_eval.score.stage import score_run
 
-    paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress,
-                      allow_self_judge=allow_self_judge)
+    try:
+        paths = score_run(run_dir, scorers=scorers, judge=judge, tasks=tasks, progress=progress,
+                          allow_self_judge=allow_self_judge)
+    except KeyboardInterrupt:  # the generations are complete: scoring starts over from them
+        raise RunInterrupted(hint(run_dir, "scoring") if resume_hint else
+                             f"interrupted while scoring {run_dir}\n"
+                             f"score it with: psm-eval score {run_dir}") from None
     for line in paths.skipped:
         print(f"psm-eval: note: not scored: {line}", file=sys.stderr)
     for line in paths.warnings:
         print(f"psm-eval: warning: {line}", file=sys.stderr)
-    from psm_eval.records import read_summary
-    from psm_eval.report.console import verdict_lines
-
-    for line in verdict_lines(read_summary(run_dir)):
-        print(line)
-    print(f"scores written to {paths.scores}")
-    print(f"summary written to {paths.summary}")
+    sys.stderr.flush()
+    print("\n".join(["", *results_lines(read_summary(run_dir))]), flush=True)
+    _print_failures(run_dir)
+    print("\n".join(file_lines(run_dir, paths.scores, paths.summary)))
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -487,13 +523,35 @@ def _cmd_scorers(args: argparse.Namespace) -> int:
 
 def _cmd_tasks_list(args: argparse.Namespace) -> int:
     from psm_eval.data.task import default_tasks_root, find_task_dirs, load_task
+    from psm_eval.report.console import console_width
 
     root = args.root or default_tasks_root()
+    width = console_width()
+    print(f"{'task':28} {'version':8} {'kind':16} samples")
     for d in find_task_dirs(root):
         task = load_task(d)
-        print(f"{task.name:28} v{task.version:<6} {task.spec.kind:16} {len(task.samples):6} samples  "
-              f"{task.spec.description.splitlines()[0][:60]}")
+        print(f"{task.name:28} v{task.version:<7} {task.spec.kind:16} {len(task.samples)}")
+        print(textwrap.fill(" ".join(task.spec.description.split()), width, initial_indent="    ",
+                            subsequent_indent="    ", break_on_hyphens=False))
+    if not args.tasks_only:
+        _print_suites(root, width)
     return 0
+
+
+def _print_suites(root: Path, width: int) -> None:
+    from psm_eval.run.config import read_suite
+
+    paths = sorted((root / "suites").glob("*.yaml"))
+    if not paths:
+        return
+    print("\nsuites (psm-eval run --suite NAME):")
+    for path in paths:
+        suite = read_suite(str(path))
+        preds = f", {len(suite.predictions)} declared predictions" if suite.predictions else ""
+        print(f"{path.stem:28} {len(suite.tasks)} tasks{preds}")
+        text = " ".join(suite.description.split())
+        for line in ([text] if text else []) + [f"tasks: {', '.join(suite.tasks)}"]:
+            print(textwrap.fill(line, width, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False))
 
 
 def _cmd_tasks_validate(args: argparse.Namespace) -> int:
@@ -557,6 +615,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
+    except RunInterrupted as exc:  # the run folder and the command that continues it, one per line
+        sys.stdout.flush()
+        print("\n".join(f"psm-eval: {line}" for line in str(exc).splitlines()), file=sys.stderr)
+        return exc.exit_code
     except PsmError as exc:  # a message may quote what the user typed, a key in a URL included
         print(f"psm-eval: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code

@@ -64,9 +64,13 @@ class ErrorBudgetError(PsmError):
 
 
 class RunInterrupted(PsmError):
-    """A run stopped by Ctrl-C or SIGTERM; its records are kept and it resumes."""
+    """A run stopped by Ctrl-C or SIGTERM; its records are kept and it resumes. Two lines: what happened
+    (with the run folder), and the exact command that continues it."""
 
     exit_code = 130
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, "\n".join(" ".join(line.split()) for line in str(message).splitlines()))
 
 
 class ScoringError(PsmError):

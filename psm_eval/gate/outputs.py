@@ -56,11 +56,15 @@ def _prediction_line(p: PredictionResult) -> str:
     return f"prediction {p.id} {p.title}: {p.verdict} (required: {need}) — {p.outcome.upper()}"
 
 
-def console(res: GateResult) -> str:
-    """A plain-text table, worst verdicts first."""
-    rows = [_HEAD] + [_row(r) for r in _ordered(res)]
+def console(res: GateResult, only_failures: bool = False) -> str:
+    """A plain-text table, worst verdicts first (`only_failures`: the rows that are not PASS, and a line
+    counting those left out)."""
+    shown = [r for r in _ordered(res) if not (only_failures and r.verdict == "PASS")]
+    rows = [_HEAD] + [_row(r) for r in shown]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEAD))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows] if res.metrics else []
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows] if shown else []
+    if len(shown) < len(res.metrics):
+        lines.append(f"({len(res.metrics) - len(shown)} PASS rows not shown: --only-failures)")
     notes = [f"note: {n}" for n in res.notes]
     return "\n".join([*lines, *[_prediction_line(p) for p in res.predictions], *notes, _headline(res)])
 

@@ -53,6 +53,11 @@ def load_run_data(path: Path | str, *, require_scores: bool = True, records: boo
     if not path.is_dir():
         raise ReportError(f"{path}: no such run folder")
     if not (path / MANIFEST).exists():
+        runs = [d for d in path.iterdir() if (d / MANIFEST).is_file()]
+        if runs:  # `psm-eval report runs/`: a folder of runs
+            newest = max(runs, key=lambda d: ((d / MANIFEST).stat().st_mtime, d.name))
+            raise ReportError(f"{path} is a folder of runs ({len(runs)}), not a run: `psm-eval report --index {path}` "
+                              f"lists them all; the newest is `psm-eval report {newest}`")
         raise ReportError(f"{path}: not a psm_eval run folder (no {MANIFEST})")
     manifest = read_manifest(path)
     if require_scores and not (path / SUMMARY).exists():

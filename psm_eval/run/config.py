@@ -6,6 +6,7 @@ through the same validated schema. With nothing given, the embedded model organi
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ def parse_arm(text: str) -> dict[str, Any]:
     for key in ARM_KEYS:
         if key in pairs:
             arm[key] = _number(pairs.pop(key)) if key not in ("render", "system") else pairs.pop(key)
+    for key in pairs:  # `rendr=chat` would otherwise reach the model's constructor as an argument
+        close = difflib.get_close_matches(key, ARM_KEYS, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(f"--arm {name}: unknown key '{key}'; did you mean '{close[0]}'?")
     arm["model"] = {"type": kind.strip(), "args": pairs}
     if "render" not in arm:
         raise ConfigError(f"--arm {name}: say how prompts are rendered: add render=transcript:<persona> "

@@ -41,8 +41,8 @@ from psm_eval.run.config import stored_config
 from psm_eval.run.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
 from psm_eval.types import GenRequest, LLRequest, Outcome, Prompt, Sample, Turn
 
-__all__ = ["run", "with_system", "record_key", "planned_keys", "plan_arm", "Job", "shard_of", "parse_shard",
-           "CHUNK"]
+__all__ = ["run", "resume_hint", "with_system", "record_key", "planned_keys", "plan_arm", "Job", "shard_of",
+           "parse_shard", "CHUNK"]
 
 CHUNK = 32
 BackendFactory = Callable[[ArmConfig], Backend]
@@ -140,12 +140,17 @@ def run(config: RunConfig, *, resume: Path | None = None, progress: bool = True,
         with RunStore(path) as store:
             _generate(store, config, tasks, renderers, make, cache, progress, resumed=resume is not None)
     except KeyboardInterrupt:
-        raise RunInterrupted(f"interrupted; the records so far are kept in {path}: continue with "
-                             f"`psm-eval run --resume {path}`") from None
+        raise RunInterrupted(resume_hint(path)) from None
     finally:
         if cache is not None:
             cache.close()
     return path
+
+
+def resume_hint(path: Path, while_: str = "generating") -> str:
+    """What an interrupted run prints: its folder, and the exact command that continues it."""
+    return (f"interrupted while {while_}; every record so far is kept in the run folder {path}\n"
+            f"continue with: psm-eval run --resume {path}")
 
 
 def _load_tasks(config: RunConfig, shard: tuple[int, int] | None) -> list[Task]:

@@ -74,7 +74,10 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     manifest = _manifest(out)
     assert proc.returncode == 130 and manifest["status"] == "cancelled", err
     (run_dir,) = out.iterdir()
-    assert f"psm-eval run --resume {run_dir}" in err and "Traceback" not in err
+    assert err.splitlines()[-2:] == [
+        f"psm-eval: interrupted while generating; every record so far is kept in the run folder {run_dir}",
+        f"psm-eval: continue with: psm-eval run --resume {run_dir}"], err
+    assert "Traceback" not in err
     assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 0
     assert json.loads((run_dir / "manifest.json").read_text())["counts"]["base"]["ok"] == 400
 
