@@ -86,7 +86,7 @@ def run_on_ray(config: RunConfig, shards: int, *, address: str | None = None, pr
 
         say(f"{shards} shards on Ray ({resources['num_cpus']:g} CPU, {resources['num_gpus']:g} GPU each) "
             f"into {root}")
-        folders = _wait(ray, submit, shards, max_retries, _Progress(root, expected, progress), say, root)
+        folders = _wait(ray, submit, shards, max_retries, _Progress(root, expected, progress, say), say, root)
     finally:
         if started:
             ray.shutdown()
@@ -139,9 +139,10 @@ class _Progress:
     """Records stored across the shards' folders (complete lines of their generations.jsonl), as one bar;
     without a bar, one line per completed shard."""
 
-    def __init__(self, root: Path, total: int, show: bool):
+    def __init__(self, root: Path, total: int, show: bool, say: Callable[[str], None]):
         self.root = root
         self.show = show
+        self.say = say
         self.seen: dict[Path, tuple[int, int]] = {}  # file → (bytes read, complete lines in them)
         self.bar = tqdm(total=total, desc="shards", unit="rec", disable=not show)
 
@@ -166,7 +167,7 @@ class _Progress:
         if not self.show:
             counts = read_manifest(folder).counts
             records = sum(c.ok + c.failed for c in counts.values())
-            print(f"psm-eval: shard {k}/{n} complete: {records} records in {folder}", file=sys.stderr)
+            self.say(f"shard {k}/{n} complete: {records} records in {folder}")
 
     def close(self) -> None:
         self.bar.close()
