@@ -81,6 +81,8 @@ def _run_parser(sub: Any) -> None:
             psm-eval run --arm api=local-chat-completions:base_url=http://127.0.0.1:8000/v1/chat/completions,model=m,render=chat
             psm-eval run -c run.yaml --seed 7
             psm-eval run --resume runs/20261122-101500-ab12cd34
+            psm-eval run -c run.yaml --executor ray --shards 8 --ray-address auto   # 8 shards as Ray tasks, merged
+            psm-eval run -c run.yaml --dry-run --throughput 2500                   # hours per arm at 2,500 tok/s
 
             arm:  NAME=TYPE:key=value,...,render=RENDERER[,system="..."][,max_gen_toks=N][,temperature=T]
             renderers: transcript:<persona or path.j2>  |  chat  |  chat:template=PATH"""))
@@ -98,6 +100,15 @@ def _run_parser(sub: Any) -> None:
                                                    "join the shards with `psm-eval merge`")
     sp.add_argument("--dry-run", action="store_true",
                     help="print request counts and token estimates per arm; run nothing")
+    sp.add_argument("--throughput", type=float, metavar="TOKENS_PER_S",
+                    help="with --dry-run: estimate hours per arm at this many tokens a second (prompt + generated)")
+    sp.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
+                    help="ray: run --shards N shards as Ray tasks (a dead worker's shard resumes its folder), then "
+                         "merge them into one run (needs pip install 'psm_eval[ray]')")
+    sp.add_argument("--shards", type=int, metavar="N", help="with --executor ray: how many shards (default 1)")
+    sp.add_argument("--ray-address", metavar="ADDR",
+                    help="with --executor ray: the cluster to join (e.g. auto, ray://HEAD:10001); default: start a "
+                         "local one. Shards and the merged run are written under --out, which every node must see")
     sp.add_argument("--max-error-rate", type=float, metavar="R",
                     help="stop the run (status failed, resumable) once more than this share of records failed (0-1)")
     sp.add_argument("--no-cache", action="store_true", help="always ask the models; ignore the response cache")
@@ -452,14 +463,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from psm_eval.run.start import resolve_config
 
         config = resolve_config(args.config, args.task, args.suite, args.arm, args.limit, args.seed, args.out)
-        print(format_plan(plan_run(config)))
+        print(format_plan(plan_run(config), args.throughput))
         return 0
 
     path = run_from_cli(config_path=args.config, tasks=args.task, suite=args.suite, arms=args.arm,
                         limit=args.limit, seed=args.seed, out=args.out, resume=args.resume,
                         progress=not args.no_progress, cache=False if args.no_cache else None,
-                        cache_dir=args.cache_dir, shard=args.shard, max_error_rate=args.max_error_rate)
+                        cache_dir=args.cache_dir, shard=args.shard, max_error_rate=args.max_error_rate,
+                        executor=args.executor, shards=args.shards, ray_address=args.ray_address)
     print(f"run written to {path}")
+    from psm_eval.records import read_manifest
+    from psm_eval.run.throughput import throughput_lines
+
+    for line in throughput_lines(read_manifest(path).throughput):
+        print(f"throughput: {line}")
     if args.no_score or args.shard:  # a shard is scored after `psm-eval merge`
         _print_failures(path)
         print(f"run folder: {path}")

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -103,6 +104,8 @@ class LMBackend:
         self.capabilities = Capabilities(concurrency=concurrency, per_request_seed=spec.type in HF_TYPES,
                                          remote=self.is_api)
         self._lm = lm
+        self.load_seconds = 0.0
+        """Time spent creating the lm-eval model (the runner's throughput leaves it out)."""
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
 
     @classmethod
@@ -113,8 +116,17 @@ class LMBackend:
     def lm(self) -> Any:
         """The lm-eval model, created on first use."""
         if self._lm is None:
+            start = time.perf_counter()
             self._lm = self._create_lm()
+            self.load_seconds += time.perf_counter() - start
         return self._lm
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
+        """Each text's tokens by the model's own tokenizer (special tokens as written in the text); None
+        when the tokenizer is unknown (an API arm without `tokenizer=`)."""
+        if self.tokenizer is None or not texts:
+            return None if self.tokenizer is None else []
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def _create_lm(self) -> Any:
         args = {k: handle_arg_string(v) if isinstance(v, str) else v for k, v in self.spec.args.items()}

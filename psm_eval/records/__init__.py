@@ -55,6 +55,7 @@ from psm_eval.records.manifest import (
     RendererEntry,
     RunStatus,
     TaskEntry,
+    Throughput,
 )
 from psm_eval.records.predictions import (
     Endpoint,
@@ -85,7 +86,7 @@ __all__ = [
     "SCHEMA_VERSION", "Record", "RunStore",
     "MANIFEST", "CONFIG", "GENERATIONS", "SCORES", "SUMMARY",
     "Manifest", "TaskEntry", "ArmEntry", "RendererEntry", "Counts", "CacheStats", "BackendEntry", "RunStatus",
-    "RunConfig", "ArmConfig", "ModelConfig",
+    "Throughput", "RunConfig", "ArmConfig", "ModelConfig",
     "GenerationRecord", "PromptRecord", "GenSettings", "ErrorInfo", "record_key",
     "Score", "Stratum", "JudgeTrace",
     "Summary", "SummaryRecord", "MetricInfo", "UnscoredCount", "SkippedScorer", "ScorerRun", "ScorerTable",

@@ -10,7 +10,7 @@ from psm_eval.records.base import SCHEMA_VERSION, Record
 from psm_eval.records.config import ArmConfig, ModelConfig
 
 __all__ = ["MANIFEST", "RunStatus", "TaskEntry", "RendererEntry", "ArmEntry", "Counts", "CacheStats", "BackendEntry",
-           "Manifest"]
+           "Throughput", "Manifest"]
 
 MANIFEST = "manifest.json"
 RunStatus = Literal["created", "running", "complete", "failed", "cancelled"]
@@ -82,6 +82,36 @@ class CacheStats(Record):
     misses: int = 0
 
 
+class Throughput(Record):
+    """How fast one arm's model answered: the requests it was sent (cache hits excluded), over the time
+    spent inside backend calls (model loading excluded), pooled over every start of the run and over the
+    shards of a merged run (so for shards that ran side by side, rates are per worker)."""
+
+    requests: int
+    """Requests the model answered or failed (precheck failures such as `context_too_long` included)."""
+    seconds: float
+    """Wall time inside backend calls, minus model loading."""
+    load_seconds: float = 0.0
+    """Time spent creating the model (lm-eval loads it on the first request)."""
+    prompt_tokens: int | None
+    """Tokens of the prompts of ok replies (a loglikelihood request: its context once per continuation,
+    plus the continuations), counted with the arm's own tokenizer; None: not countable (see `tokens_note`)."""
+    generated_tokens: int | None
+    """Tokens of the ok replies as returned (after the stop sequence is cut); loglikelihood requests add 0."""
+    tokens_note: str | None = None
+    """Why tokens are None: the arm's tokenizer is unknown, or its prompts are chat messages a server renders."""
+    requests_per_s: float | None
+    prompt_tokens_per_s: float | None
+    generated_tokens_per_s: float | None
+    call_seconds: list[float]
+    """Each backend call's duration (a canonical chunk of up to 32 requests for a local model, a group of
+    `num_concurrent` requests for a server), kept so that resumes and shards pool the percentiles exactly."""
+    latency_p50: float | None
+    """Seconds per backend call (not per request), nearest-rank percentile."""
+    latency_p90: float | None
+    latency_p99: float | None
+
+
 class Manifest(Record):
     """The run manifest."""
 
@@ -109,6 +139,8 @@ class Manifest(Record):
     cache: dict[str, CacheStats] = Field(default_factory=dict)
     backends: dict[str, BackendEntry] = Field(default_factory=dict)
     """Arm → its model's fingerprint, seeding and cache scope (set when the arm first runs)."""
+    throughput: dict[str, Throughput] = Field(default_factory=dict)
+    """Arm → how fast its model answered (absent in manifests written before it was measured)."""
     error: str | None = None
     """Why the run stopped, when it did not complete (secrets redacted)."""
 

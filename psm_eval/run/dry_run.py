@@ -2,7 +2,9 @@
 
 Counts requests per arm and kind and estimates tokens: prompt tokens from the arm's own rendering
 (its tokenizer where one is known, else about four characters a token) and the most new tokens.
-Rollout turns after the first assume each earlier reply used its full `max_gen_toks`.
+Rollout turns after the first assume each earlier reply used its full `max_gen_toks`. Given a
+throughput (tokens a second, prompt and generated together), it estimates each arm's hours as
+(prompt tokens + max new tokens) / throughput: an upper bound, as every reply is counted at its maximum.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from psm_eval.run.config import ArmConfig, RunConfig
 from psm_eval.run.runner import with_system
 from psm_eval.types import Prompt
 
-__all__ = ["ArmPlan", "plan_run", "format_plan", "short_model"]
+__all__ = ["ArmPlan", "plan_run", "format_plan", "short_model", "hours"]
 
 
 @dataclass
@@ -86,6 +88,11 @@ def _tokens(prompt: Prompt, probe: Any) -> int:
     return sum(_count(m["content"], probe) + 4 for m in prompt.messages or ())
 
 
+def hours(plan: ArmPlan, tokens_per_s: float) -> float:
+    """Upper-bound hours for an arm at `tokens_per_s` (prompt and generated tokens together)."""
+    return (plan.prompt_tokens + plan.max_new_tokens) / tokens_per_s / 3600
+
+
 def _short(value: object) -> object:
     """A local folder by its last name, a local file by its folder and name; anything else as it is."""
     if not (isinstance(value, str) and os.sep in value and Path(value).expanduser().exists()):
@@ -120,15 +127,18 @@ def _wrap_at_commas(text: str, room: int) -> list[str]:
     return lines
 
 
-def format_plan(plans: Sequence[ArmPlan], width: int | None = None) -> str:
-    """One row per arm; the last column (model, then render=…) wraps within the width, under itself."""
+def format_plan(plans: Sequence[ArmPlan], tokens_per_s: float | None = None, width: int | None = None) -> str:
+    """One row per arm; the last column (model, then render=…) wraps within the width, under itself. With
+    `tokens_per_s`, an upper bound of the hours each arm takes."""
     width = width or min(100, shutil.get_terminal_size((100, 20)).columns)
-    rows = [("arm", "kind", "generate", "loglik", "prompt tokens", "max new", "model, render")]
+    rows = [("arm", "kind", "generate", "loglik", "prompt tokens", "max new",
+             *((f"hours at {tokens_per_s:g} tok/s",) if tokens_per_s else ()), "model, render")]
     for p in plans:
         approx = "" if p.exact_tokens else "≈"
         loglik = str(p.loglikelihood) + ("" if p.supports_loglikelihood or not p.loglikelihood else " (unsupported)")
         rows.append((p.arm, "api" if p.is_api else "local", str(p.generate), loglik,
                      f"{approx}{p.prompt_tokens:,}", f"{p.max_new_tokens:,}",
+                     *((f"≤ {approx}{hours(p, tokens_per_s):.3g}",) if tokens_per_s else ()),
                      f"{p.model},render={_short_render(p.render)}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     indent = sum(widths) + 2 * len(widths)
@@ -140,4 +150,6 @@ def format_plan(plans: Sequence[ArmPlan], width: int | None = None) -> str:
         lines.append(f"{head}  {last[0]}".rstrip())
         lines += [" " * indent + more for more in last[1:]]
     total = sum(p.generate + p.loglikelihood for p in plans)
-    return "\n".join([*lines, f"{total:,} requests in all; nothing was run (--dry-run)"])
+    note = (f"; hours = (prompt + max new tokens) / {tokens_per_s:g} tok/s, every reply at its maximum"
+            if tokens_per_s else "")
+    return "\n".join([*lines, f"{total:,} requests in all{note}; nothing was run (--dry-run)"])

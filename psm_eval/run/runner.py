@@ -39,6 +39,7 @@ from psm_eval.render import Renderer, make_renderer, postprocess
 from psm_eval.run.cache import CachedBackend, ResponseCache, default_cache_dir, open_cache
 from psm_eval.run.config import stored_config
 from psm_eval.run.manifest import check_resumable, create_run_dir, finish_manifest, new_manifest
+from psm_eval.run.throughput import Meter, pooled
 from psm_eval.types import GenRequest, LLRequest, Outcome, Prompt, Sample, Turn
 
 __all__ = ["run", "resume_hint", "with_system", "record_key", "planned_keys", "plan_arm", "Job", "shard_of",
@@ -180,6 +181,7 @@ def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], rendere
     manifest = manifest.model_copy(update={"status": "running"})
     plans = {arm.name: [wave for task in tasks for wave in plan_arm(task, arm.name)] for arm in config.arms}
     budgets = {name: _Budget.of(name, waves, done, config.max_error_rate) for name, waves in plans.items()}
+    meter: Meter | None = None
     try:
         write_manifest(path, manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
         for arm in config.arms:
@@ -189,16 +191,27 @@ def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], rendere
             backend = make(arm)
             manifest, cached = _start_arm(manifest, arm, backend, cache, config.cache)
             write_manifest(path, manifest)
-            _run_arm(_Arm(store, arm, renderers[arm.name], cached or backend, done, config.seed, budgets[arm.name]),
-                     plans[arm.name], progress)
+            meter = Meter(arm.name, backend)
+            _run_arm(_Arm(store, arm, renderers[arm.name], cached or backend, done, config.seed, budgets[arm.name],
+                          meter), plans[arm.name], progress)
+            manifest, meter = _measured(manifest, arm.name, meter), None
             stats = CacheStats(hits=cached.hits, misses=cached.misses) if cached else CacheStats(misses=todo)
             manifest = manifest.model_copy(update={"cache": {**manifest.cache, arm.name: stats}})
         for budget in budgets.values():  # a resumed run with nothing left to ask still answers to its budget
             budget.check()
         write_manifest(path, finish_manifest(manifest, path, None))
     except BaseException as exc:
+        if meter is not None:  # the arm that was running when the run stopped
+            manifest = _measured(manifest, meter.arm, meter)
         write_manifest(path, finish_manifest(manifest, path, exc))
         raise
+
+
+def _measured(manifest: Manifest, arm: str, meter: Meter) -> Manifest:
+    """The manifest with this start's throughput of `arm` pooled into the earlier starts'."""
+    both = pooled([manifest.throughput.get(arm), meter.result()])
+    return manifest if both is None else manifest.model_copy(update={"throughput": {**manifest.throughput,
+                                                                                    arm: both}})
 
 
 def _start_arm(manifest: Manifest, arm: ArmConfig, backend: Backend, cache: ResponseCache | None,
@@ -269,6 +282,7 @@ class _Arm:
     done: dict[str, tuple[str, str | None]]
     seed: int
     budget: _Budget
+    meter: Meter
     bar: tqdm | None = None
     chunk: int = CHUNK
 
@@ -321,7 +335,8 @@ def _run_wave(ctx: _Arm, wave: list[Job]) -> None:
         step = caps.concurrency if caps.remote else len(chunk)
         for start in range(0, len(chunk), step):
             group = [k for k in requests if start <= k < start + step]
-            answers = dict(zip(group, _ask(ctx.backend, [requests[k] for k in group]))) if group else {}
+            batch = [requests[k] for k in group]
+            answers = dict(zip(group, ctx.meter.ask(batch, lambda rs: _ask(ctx.backend, rs)))) if group else {}
             for k in range(start, min(start + step, len(chunk))):
                 if missing[k]:
                     sent = requests.get(k)

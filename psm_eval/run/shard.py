@@ -23,6 +23,7 @@ from psm_eval.records import (
 from psm_eval.run.config import build_config
 from psm_eval.run.manifest import finish_manifest, new_manifest, new_run_dir
 from psm_eval.run.runner import parse_shard, planned_keys
+from psm_eval.run.throughput import pooled
 
 __all__ = ["merge_runs"]
 
@@ -46,8 +47,10 @@ def merge_runs(shard_dirs: Sequence[Path], out: Path) -> Path:
         write_config(path, configs[0])
         for record in sorted(records, key=lambda r: order[r.key]):
             store.append(record)
+        throughput = {arm.name: pooled(m.throughput.get(arm.name) for m in manifests) for arm in config.arms}
         manifest = new_manifest(path.name, config, tasks).model_copy(
-            update={"merged_from": [m.run_id for m in manifests]})
+            update={"merged_from": [m.run_id for m in manifests],
+                    "throughput": {arm: t for arm, t in throughput.items() if t is not None}})
         store.sync(force=True)
         write_manifest(path, finish_manifest(manifest, path, None))
     return path

@@ -65,7 +65,18 @@ def _check_organism(arms: list[dict]) -> None:
 def run_from_cli(*, config_path: Path | None, tasks: Sequence[str], suite: str | None, arms: Sequence[str],
                  limit: int | None, seed: int | None, out: str | None, resume: Path | None,
                  progress: bool, cache: bool | None = None, cache_dir: str | None = None,
-                 shard: str | None = None, max_error_rate: float | None = None) -> Path:
+                 shard: str | None = None, max_error_rate: float | None = None, executor: str = "in-process",
+                 shards: int | None = None, ray_address: str | None = None) -> Path:
+    if executor == "ray":
+        if resume is not None or shard:
+            raise ConfigError("--executor ray runs every shard itself: give neither --shard nor --resume (resume one "
+                              "shard's folder in-process with `psm-eval run --resume SHARD_DIR`)")
+        from psm_eval.run.ray_executor import run_on_ray
+
+        config = resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate)
+        return run_on_ray(config, shards or 1, address=ray_address, progress=progress)
+    if shards is not None or ray_address is not None:
+        raise ConfigError("--shards and --ray-address go with --executor ray (one shard of a job array: --shard K/N)")
     if resume is not None:
         if config_path or tasks or suite or arms or limit or shard or seed is not None:
             raise ConfigError("--resume takes the run's stored config; give no other run options "
