@@ -74,7 +74,21 @@ def test_verdicts_follow_the_organisms_planted_truth(scored: tuple[Path, str]) -
     assert verdicts["P5x"]["verdict"] == "contradicted"
     assert verdicts["P3"]["verdict"] == "not evaluated" and "base-query" in verdicts["P3"]["reason"]
     assert verdicts["P4"]["verdict"] == "supported", verdicts["P4"]["reason"]  # its control: the liar differs
-    assert verdicts["P4p"]["verdict"] == "contradicted" and verdicts["P4p"]["endpoints"][0]["ci_low"] > 0.15
+    # the pirate's profile lies above the bound (its 95 % interval, p_against < 0.025 unadjusted); among five
+    # primary endpoints Holm asks for more than 7 traits of 6 items give, so here it is not decided ...
+    pirate = verdicts["P4p"]["endpoints"][0]
+    assert pirate["ci_low"] > 0.15 and pirate["p_against"] < 0.025 and verdicts["P4p"]["verdict"] != "supported"
+    # ... and declared alone, it is contradicted
+    from psm_eval.data.task import load_task
+    from psm_eval.records import Prediction, read_config, read_scores, read_summary
+    from psm_eval.score.verdict import evaluate
+
+    config = read_config(run)
+    alone = [Prediction.model_validate(p) for p in [p.model_dump() for p in config.predictions] if p["id"] == "P4p"]
+    meta = {"organism-self-report": {x.id: x.metadata for x in load_task(Path(__file__).resolve().parent.parent / "tasks" / "organism-self-report").samples}}
+    block = evaluate(alone, config.roles, list(read_scores(run)), read_summary(run).metrics, meta,
+                     [a.name for a in config.arms], seed=7)
+    assert block is not None and block.predictions[0].verdict == "contradicted", block.predictions[0].sentence
     assert psm["primary_endpoints"] == 5  # P4's, P4p's, P5's two and P5x's; P3's could not be evaluated
     for e in verdicts["P5"]["endpoints"]:  # no binary interval claims certainty
         assert e["ci_low"] < e["ci_high"]

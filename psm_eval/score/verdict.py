@@ -337,12 +337,16 @@ def _label(e: Endpoint) -> str:
     return f"{e.task} {e.metric}{stratum}"
 
 
-def _endpoint_sentence(ev: _Evaluated, decision: Decision, p_holm: float | None) -> str:
+def _endpoint_sentence(ev: _Evaluated, decision: Decision, p_holm: float | None,
+                       p_holm_against: float | None = None) -> str:
     e = ev.endpoint
     if ev.interval is None:
         return f"{_label(e)}: not evaluated ({ev.note})"
     iv = ev.interval
-    p = f"p_Holm {_p(p_holm)}" if e.role == "primary" else f"p {_p(ev.p_support)}"
+    if decision == "against":  # the p-value of the decision taken: the one against the prediction
+        p = f"p_Holm {_p(p_holm_against)}" if e.role == "primary" else f"p {_p(ev.p_against)}"
+    else:
+        p = f"p_Holm {_p(p_holm)}" if e.role == "primary" else f"p {_p(ev.p_support)}"
     shown = ""
     if e.test == "equivalent" and decision == "undecided" and iv.ci_low is not None and iv.ci_high is not None:
         # what this run can show: equivalence within the interval's farther end from the centre
@@ -418,7 +422,7 @@ def _endpoint_result(ev: _Evaluated, p_holm_support: float | None, p_holm_agains
                           ci_level=1.0 - 2.0 * alpha, p_support=ev.p_support, p_against=ev.p_against,
                           p_support_holm=p_holm_support, p_against_holm=p_holm_against, n=ev.measure.n,
                           n_clusters=ev.measure.n_clusters, method=ev.measure.method,
-                          sentence=_endpoint_sentence(ev, decision, p_holm_support))
+                          sentence=_endpoint_sentence(ev, decision, p_holm_support, p_holm_against))
 
 
 def _prediction_result(p: Prediction, endpoints: list[EndpointResult]) -> PredictionResult:

@@ -162,7 +162,9 @@ def _ours() -> tuple[set[str], set[str]]:
     root = Path(psm_eval.report.__file__).parent
     source = "".join(p.read_text(encoding="utf-8") for p in [*root.glob("templates/*.j2"), root / "charts.py"])
     tags = re.findall(r"<([a-z][a-z0-9]*)([^<>]*)>", source)
-    return {t for t, _ in tags}, {a for _, inside in tags for a in re.findall(r"\s([a-z][a-z-]*)(?=[\s=>]|$)", inside)}
+    # an HTML parser reads attribute names lower-cased (SVG's viewBox as viewbox)
+    return {t for t, _ in tags}, {a.lower() for _, inside in tags
+                                  for a in re.findall(r"\s([a-zA-Z][a-zA-Z-]*)(?=[\s=>]|$)", inside)}
 
 
 def check_page(path: Path, capture: tuple[str, ...]) -> _Elements:
@@ -188,11 +190,11 @@ def check_html(path: Path, replies: dict[str, str]) -> None:
 
 
 def check_index(path: Path, runs: Path) -> None:
-    """The index page names the (hostile) runs folder; HTML-forbidden code points shown as U+FFFD (and CR
-    read as LF, as every HTML parser does)."""
+    """The index page names the (hostile) runs folder, relative to the index (no local path); HTML-forbidden
+    code points shown as U+FFFD (and CR read as LF, as every HTML parser does)."""
     page = check_page(path, capture=("title",))
-    shown = NOT_HTML.sub("\ufffd", str(runs)).replace("\r\n", "\n").replace("\r", "\n")
-    assert page.captured[0][1] == f"psm_eval runs · {shown}" and [t for t, _ in page.tags].count("script") == 1
+    shown = NOT_HTML.sub("\ufffd", runs.name).replace("\r\n", "\n").replace("\r", "\n")
+    assert page.captured[0][1] == f"psm_eval runs · ./{shown}" and [t for t, _ in page.tags].count("script") == 1
 
 
 def check_xlsx(path: Path, replies: dict[str, str], dialogue: dict[str, list[str]]) -> None:

@@ -9,8 +9,9 @@ from tests.report.runs import write_run
 def test_report_writes_all_formats_and_prints_paths(run_dir, tmp_path, capsys):
     assert main(["report", str(run_dir), "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out.split("\n")
-    assert [line.rsplit("/", 1)[1] for line in out if line] == ["report.html", "report.xlsx", "report.json",
-                                                                            "samples.csv"]
+    written = [line.rsplit("/", 1)[1] for line in out if line.startswith("report written to ")]
+    assert written == ["report.html", "report.xlsx", "report.json", "samples.csv"]
+    assert f"open in a browser: file://{tmp_path / 'o' / 'report.html'}" in out
     assert main(["report", str(run_dir), "--json", "--out", str(tmp_path / "j")]) == 0
     assert [p.name for p in (tmp_path / "j").iterdir()] == ["report.json"]
     assert main(["report", str(run_dir), "--csv", "--out", str(tmp_path / "c")]) == 0
