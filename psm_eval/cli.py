@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from psm_eval.errors import PsmError, RunInterrupted
+from psm_eval.errors import ConfigError, PsmError, RunInterrupted
 from psm_eval.redact import redact_text
 
 __all__ = ["main"]
@@ -458,6 +458,9 @@ def _tasks_parser(sub: Any) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from psm_eval.run.start import run_from_cli
 
+    if args.throughput is not None and not args.dry_run:
+        raise ConfigError("--throughput estimates hours for --dry-run; add --dry-run (a real run measures its own "
+                          "throughput and prints it at the end)")
     if args.dry_run:
         from psm_eval.run.dry_run import format_plan, plan_run
         from psm_eval.run.start import resolve_config

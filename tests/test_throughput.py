@@ -97,3 +97,12 @@ def test_dry_run_hours_per_arm() -> None:
     text = format_plan([plan], 1000.0)
     assert "hours at 1000 tok/s" in text and "≤ 1 " in text + " " and "(prompt + max new tokens) / 1000" in text
     assert "hours" not in format_plan([plan])
+
+
+def test_throughput_without_dry_run_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    from psm_eval.cli import main
+
+    assert main(["run", "--throughput", "100"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "psm-eval: error: --throughput estimates hours for --dry-run; add --dry-run (a real run measures its own "
+        "throughput and prints it at the end)"]

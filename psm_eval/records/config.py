@@ -124,6 +124,12 @@ def _number(value: Any) -> Any:
         return value
 
 
+def _unique(names: list[str], what: str) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(dupes)}")
+
+
 class RunConfig(_Strict):
     """A whole run."""
 
@@ -151,10 +157,7 @@ class RunConfig(_Strict):
     @field_validator("predictions")
     @classmethod
     def _unique_predictions(cls, predictions: list[Prediction]) -> list[Prediction]:
-        ids = [p.id for p in predictions]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"prediction ids must be unique; repeated: {', '.join(dupes)}")
+        _unique([p.id for p in predictions], "prediction ids")
         return predictions
 
     @model_validator(mode="after")
@@ -168,10 +171,7 @@ class RunConfig(_Strict):
     @field_validator("arms")
     @classmethod
     def _unique_arms(cls, arms: list[ArmConfig]) -> list[ArmConfig]:
-        names = [a.name for a in arms]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"arm names must be unique; repeated: {', '.join(dupes)}")
+        _unique([a.name for a in arms], "arm names")
         return arms
 
     @model_validator(mode="after")

@@ -40,6 +40,7 @@ from psm_eval.records import EndpointResult, MetricInfo, Prediction, PredictionR
 from psm_eval.records.predictions import Decision, Endpoint, Verdict
 from psm_eval.score import stats
 from psm_eval.score.stats import Interval
+from psm_eval.score.summary import per_sample_values
 
 __all__ = ["ALPHA", "evaluate", "decide", "Measure", "measure_endpoint"]
 
@@ -102,22 +103,17 @@ class _Data:
 # ---- one endpoint ----------------------------------------------------------------------------------
 
 
-def _per_sample(scores: Sequence[Score]) -> tuple[dict[str, float], dict[str, int], dict[str, str]]:
-    values, clusters = stats.per_sample((s.sample_id, s.cluster, s.value) for s in scores)
-    return ({i: float(np.mean(v)) for i, v in values.items()}, {i: len(v) for i, v in values.items()}, clusters)
-
-
 def _mean(data: _Data, e: Endpoint, arms: Sequence[str]) -> Measure:
     kind = data.kind(e)
     if len(arms) == 1:
-        means, counts, clusters = _per_sample(data.scores(e, arms[0]))
+        means, counts, clusters = per_sample_values(data.scores(e, arms[0]))
         ids = sorted(means)
         values, cl = [means[i] for i in ids], [clusters[i] for i in ids]
         trials = [counts[i] for i in ids] if kind == "binary" and any(counts[i] > 1 for i in ids) else None
         first = stats.mean_interval(values, cl, kind=kind, trials=trials)  # type: ignore[arg-type]
         return Measure(lambda level: stats.mean_interval(values, cl, kind=kind, level=level,  # type: ignore[arg-type]
                                                          trials=trials), first.n, first.n_clusters, first.method)
-    (va, _, ca), (vb, _, _) = _per_sample(data.scores(e, arms[0])), _per_sample(data.scores(e, arms[1]))
+    (va, _, ca), (vb, _, _) = per_sample_values(data.scores(e, arms[0])), per_sample_values(data.scores(e, arms[1]))
     ids = sorted(va.keys() & vb.keys())
     if not ids:
         raise _NotEvaluated(f"arms {arms[0]} and {arms[1]} share no scored sample in {e.task}")
@@ -127,7 +123,7 @@ def _mean(data: _Data, e: Endpoint, arms: Sequence[str]) -> Measure:
     def at(level: float) -> Interval:
         if zero_one:
             return stats.paired_binary_difference(x, y, cl, level=level, method="tango")
-        return stats.difference_interval(x, y, cl, kind="continuous", level=level)
+        return stats.difference_interval(x, y, cl, kind=kind, level=level)  # type: ignore[arg-type]
 
     first = at(0.95)
     dropped = len(va) - len(ids), len(vb) - len(ids)
@@ -200,9 +196,9 @@ def _debiased(data: _Data, e: Endpoint, arm: str) -> tuple[dict[str, float], dic
     """Per item: the arm's endorsement less its mean lean on items of that phrasing (the yes-bias: an arm
     that says Yes more endorses `shows_trait` items more and `denies_trait` items less), with its trait."""
     meta = data.metadata.get(e.task, {})
-    values, _, clusters = _per_sample(data.scores(e, arm))
+    values, _, clusters = per_sample_values(data.scores(e, arm))
     traits = {i: str(meta.get(i, {}).get("trait")) for i in values if meta.get(i, {}).get("trait") is not None}
-    if len(set(traits.values())) < 1:
+    if not traits:
         raise _NotEvaluated(f"{e.task} samples carry no `trait` metadata")
     direction = {i: str(meta.get(i, {}).get("direction", "")) for i in traits}
     overall = float(np.mean([values[i] for i in traits]))

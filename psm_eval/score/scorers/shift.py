@@ -224,10 +224,10 @@ def _post(view: TaskView, arm: str) -> Any:
 
 
 def _summaries(scores: Sequence[Score], seed: int) -> dict[str, list]:
-    return {"records": _pooled(scores, seed), "shifted_tokens": _top_tokens(scores)}
+    return {"records": _pooled(scores), "shifted_tokens": _top_tokens(scores)}
 
 
-def _pooled(scores: Sequence[Score], seed: int) -> list:
+def _pooled(scores: Sequence[Score]) -> list:
     """Per arm and class: the class's tokens over all reply tokens (pooled over replies), with a
     cluster-robust t interval of that ratio (`stats.pooled_share`)."""
     rows: dict[tuple, list[tuple[str, float, float]]] = defaultdict(list)
