@@ -60,6 +60,8 @@ class DirectionInfo(_Strict):
     """Per layer: mean projection of the negative groups' replies (groups weighted equally)."""
     separation: list[float]
     """Per layer: the standardised gap (positive − negative mean projection over the pooled SD)."""
+    group_means: dict[str, list[float]] = {}
+    """Per persona (group) of either end: its replies' mean projection per layer (where each persona sits)."""
 
 
 class Provenance(_Strict):
