@@ -18,10 +18,14 @@ class RunFrames:
     generations: Any
     scores: Any
     summary: Any
+    activation: Any = None
+    """Persona in activation space: table name (`positions`, `axis cosine`, `convergent validity`, `gap
+    closed`, `directions`) → DataFrame; empty when the run stored no activations. Each reply's projections
+    are in `samples` (columns `activation.axis@LABEL` …) and `scores`."""
 
 
 def load_run(path: Path | str) -> RunFrames:
-    """Read a run folder into pandas DataFrames: samples, generations, scores, summary."""
+    """Read a run folder into pandas DataFrames: samples, generations, scores, summary, activation tables."""
     import pandas as pd
 
     from psm_eval.report.load import load_run_data
@@ -41,4 +45,5 @@ def load_run(path: Path | str) -> RunFrames:
     return RunFrames(samples=pd.DataFrame(rows),
                      generations=pd.json_normalize(generations, max_level=1) if generations else pd.DataFrame(),
                      scores=pd.DataFrame([s.to_json() for s in run.scores]),
-                     summary=pd.DataFrame([r.to_json() for r in run.summary.records] if run.summary else []))
+                     summary=pd.DataFrame([r.to_json() for r in run.summary.records] if run.summary else []),
+                     activation={name: pd.DataFrame(rows) for name, rows in tables.activation.items()})

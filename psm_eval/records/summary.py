@@ -13,7 +13,8 @@ __all__ = ["SUMMARY", "Family", "Direction", "Kind", "Chart", "MetricInfo", "Sum
            "SkippedScorer", "ScorerRun", "ScorerTable", "JudgeQuality", "Summary"]
 
 SUMMARY = "summary.json"
-Family = Literal["accuracy", "helpfulness", "persona consistency", "self-report", "token shift", "reply signals"]
+Family = Literal["accuracy", "helpfulness", "persona consistency", "self-report", "token shift", "reply signals",
+                 "activation space"]
 Direction = Literal["higher", "lower", "neither"]
 Kind = Literal["binary", "continuous", "count"]
 Chart = Literal["by_turn", "by_stratum", "shares"]

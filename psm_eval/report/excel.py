@@ -23,7 +23,7 @@ from openpyxl.worksheet.page import PageMargins
 
 from psm_eval.inert import xml_text
 from psm_eval.redact import mask_known_secrets
-from psm_eval.report.tables import ReportTables, sample_table
+from psm_eval.report.tables import ACTIVATION_COLUMNS, ReportTables, sample_table
 
 __all__ = ["write_xlsx", "safe_text", "MAX_CELL", "TRUNCATION_MARKER"]
 
@@ -224,6 +224,20 @@ def _predictions(wb: Workbook, t: ReportTables) -> None:
            frozen=1, max_lines=6)
 
 
+def _activation(wb: Workbook, t: ReportTables) -> None:
+    """One sheet per activation-space table (positions, axis cosine, convergent validity, gap closed, directions)."""
+    titles = {"positions": "Axis positions", "axis cosine": "Axis cosine", "convergent validity": "Convergent validity",
+              "gap closed": "Gap closed", "directions": "Directions"}
+    for name, cols in ACTIVATION_COLUMNS:
+        rows = t.activation.get(name)
+        if not rows:
+            continue
+        numeric = {c for c in cols if any(isinstance(r.get(c), float) for r in rows)}
+        columns = [Column(c, 28 if c == "content_hash" else 14, NUMBER if c in numeric else None,
+                          wrap=c in ("note", "arms")) for c in cols]
+        _sheet(wb, titles[name], columns, ([r.get(c) for c in cols] for r in rows), frozen=1, max_lines=3)
+
+
 def _pairs(wb: Workbook, t: ReportTables) -> None:
     """The two headline arms' prompts and replies side by side, then their scores."""
     names = t.score_names
@@ -257,6 +271,8 @@ def write_xlsx(t: ReportTables, path: Path) -> Path:
     _summary(wb, t)
     if t.predictions:
         _predictions(wb, t)
+    if t.activation:
+        _activation(wb, t)
     _samples(wb, t)
     _pairs(wb, t)
     _sheet(wb, "Run", [Column("key", 30), Column("value", 100, wrap=True)], t.run_info, max_lines=6)

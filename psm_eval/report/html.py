@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from psm_eval.report import charts
-from psm_eval.report.tables import ReportTables
+from psm_eval.report.tables import ACTIVATION_COLUMNS, ReportTables
 
 __all__ = ["render_html", "render_page", "embed_json", "csp_for", "sample_payload", "tone"]
 
@@ -141,9 +141,32 @@ def _charts(t: ReportTables) -> list[Markup]:
     return out
 
 
+def _activation_charts(t: ReportTables) -> list[Markup]:
+    """Each arm's position on each axis metric (per task), and the axes' cosine by layer."""
+    out = []
+    positions = t.activation.get("positions", [])
+    keys = list(dict.fromkeys((p["task"], p["metric"]) for p in positions))
+    by = {(p["task"], p["metric"], p["arm"]): p for p in positions}
+    groups = [(f"{task} · {metric}", [(a, by[(task, metric, a)]["estimate"], by[(task, metric, a)]["ci_low"],
+                                       by[(task, metric, a)]["ci_high"]) for a in t.arms if (task, metric, a) in by])
+              for task, metric in keys]
+    if groups:
+        out.append(charts.bar_chart("Position on the assistant axis per arm (mean, 95% CI; 1 = the assistant's "
+                                    "replies, 0 = the other personas')", groups, t.arms))
+    cosines: dict[str, list] = defaultdict(list)
+    for r in t.activation.get("axis cosine", []):
+        cosines[f"{r['a']} · {r['b']} ({r['direction']})"].append((str(r["layer"]), r["cosine"], r["ci_low"],
+                                                                   r["ci_high"]))
+    if cosines:
+        out.append(charts.line_chart("Is the axis shared? Cosine of the two models' axes by layer (95% CI over "
+                                     "questions)", dict(cosines), list(cosines), x_title="layer"))
+    return out
+
+
 def render_html(t: ReportTables) -> str:
     """The single-file HTML report of one run."""
     diffs_main = [d for d in t.diffs if {d.arm_a, d.arm_b} == {t.baseline_arm, t.target_arm}]
     return render_page("report.html.j2", t=t, diffs_main=diffs_main, charts=_charts(t),
                        has_series=bool(t.series), data=embed_json(sample_payload(t)),
+                       activation_charts=_activation_charts(t), activation_columns=ACTIVATION_COLUMNS,
                        colors={a: charts.arm_color(t.arms, a) for a in t.arms})

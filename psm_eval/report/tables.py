@@ -27,8 +27,8 @@ from psm_eval.report.task_samples import SampleInfo, load_sample_info
 from psm_eval.score import stats
 
 __all__ = ["MetricRow", "DiffRow", "HeadlineRow", "SampleRow", "PairRow", "SeriesPoint", "ReportTables",
-           "FailureCount", "SampleInfo", "build_tables", "pick_arms", "sample_table", "SIGNIFICANCE",
-           "HEADLINE_FAMILIES"]
+           "FailureCount", "SampleInfo", "ACTIVATION_COLUMNS", "build_tables", "pick_arms", "sample_table",
+           "SIGNIFICANCE", "HEADLINE_FAMILIES"]
 
 SIGNIFICANCE = 0.05
 # The families the headline shows, in order (which metric of a family: its scorer's `headline` declaration)
@@ -210,6 +210,9 @@ class ReportTables:
     """User turns, references and metadata per sample, from the run's task folders when unchanged."""
     sample_notes: list[str] = field(default_factory=list)
     """Tasks whose samples' references could not be shown, and why."""
+    activation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Persona in activation space (summary.json's activation tables): `directions`, `axis cosine`,
+    `convergent validity`, `gap closed`, and `positions` (each arm's mean position per axis metric and task)."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the `report.json` format)."""
@@ -502,4 +505,38 @@ def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: s
         arm_notes=_arm_notes(run, baseline, target), failures=_failures(run),
         task_modes={t.name: t.mode for t in run.manifest.tasks},
         directions={f"{i.scorer}.{i.metric}": i.direction for i in declared.values()},
-        sample_info=info, sample_notes=notes)
+        sample_info=info, sample_notes=notes, activation=_activation(run, metrics))
+
+
+ACTIVATION_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("positions", ("task", "metric", "arm", "estimate", "ci_low", "ci_high", "n")),
+    ("axis cosine", ("a", "b", "direction", "layer", "cosine", "ci_low", "ci_high", "questions", "default_layer")),
+    ("convergent validity", ("task", "activation", "scorer", "metric", "spearman", "ci_low", "ci_high", "n",
+                             "clusters", "arms")),
+    ("gap closed", ("task", "scorer", "metric", "steered", "base", "chat", "estimate", "ci_low", "ci_high", "note")),
+    ("directions", ("label", "direction", "kind", "model", "positive", "negative", "layer", "separation",
+                    "questions", "content_hash")),
+)
+"""How the reports show each activation-space table: its columns, in order."""
+
+
+def _activation(run: RunData, metrics: list[MetricRow]) -> dict[str, list[dict[str, Any]]]:
+    """The activation-space tables of the summary, and each arm's mean position on each axis metric."""
+    if run.summary is None:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in run.summary.tables:
+        if table.scorer == "activation" and not table.task:
+            out[table.name] = [dict(r) for r in table.rows]
+    axes = {(m.task, m.metric) for m in run.summary.metrics if m.scorer == "activation" and m.direction == "higher"}
+    positions = [{"task": m.task, "metric": m.metric, "arm": m.arm, "estimate": m.estimate, "ci_low": m.ci_low,
+                  "ci_high": m.ci_high, "n": m.n} for m in metrics
+                 if m.scorer == "activation" and m.statistic == "mean" and m.stratum is None and m.arm
+                 and (m.task, m.metric) in axes]
+    if positions:
+        out["positions"] = positions
+    missing = sorted({(u.arm, u.reason) for u in run.summary.unscored if u.scorer == "activation" and u.reason
+                      and u.reason.startswith("not measurable")})
+    if missing:
+        out["not measurable"] = [{"arm": a, "reason": r} for a, r in missing]
+    return out

@@ -39,6 +39,7 @@ from psm_eval.records import (
     write_summary,
 )
 from psm_eval.run.manifest import task_changes
+from psm_eval.score.activation_summary import activation_tables
 from psm_eval.score.judge_quality import judge_quality
 from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable, Score, TaskView
 from psm_eval.score.scorers.judge import Judge, create_judge, judge_arms
@@ -81,14 +82,15 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
     manifest = read_manifest(run_dir)
     arms = _arms(manifest)
     loaded = [_load_task(entry, manifest.limit) for entry in _entries(manifest, tasks)]
-    jobs = _plan(loaded, scorers)
+    jobs = _plan(loaded, scorers, {"activation": lambda task: _activation_args(run_dir, task)})
     make = model_factory or (lambda spec: create_backend(spec, retries=3))
     models: dict[str, Backend] = {}
     with RunStore(run_dir):
         records = read_generations(run_dir)
         the_judge = _judge(judge, arms, jobs, make, allow_self_judge)
         try:
-            new, skipped = _run_jobs(jobs, records, arms, the_judge, _model_for(arms, models, make), progress)
+            new, skipped = _run_jobs(jobs, records, arms, the_judge, _model_for(arms, models, make), progress,
+                                     run_dir)
         finally:
             for backend in models.values():
                 backend.close()
@@ -101,7 +103,7 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
         scores = sorted([s.model_copy(update={"task_version": versions.get(s.task, "")}) for s in kept + new],
                         key=lambda s: (s.task, s.scorer))
         scores_path = write_scores(run_dir, scores)
-        summary = _summary(manifest, scores, arms, jobs, skipped, the_judge, previous)
+        summary = _summary(manifest, scores, arms, jobs, skipped, the_judge, previous, run_dir)
         summary = summary.model_copy(update={"psm": _verdict(run_dir, manifest, loaded, scores, summary)})
         summary_path = write_summary(run_dir, summary)
     return ScorePaths(scores_path, summary_path, tuple(f"{t}/{s}: {why}" for t, s, why in skipped),
@@ -125,6 +127,15 @@ def _verdict(run_dir: Path, manifest: Manifest, loaded: list[Task], scores: list
     metadata = {name: {s.id: s.metadata for s in t.samples} for name, t in tasks.items()}
     return evaluate(config.predictions, config.roles, scores, summary.metrics, metadata,
                     [a.name for a in manifest.arms], seed=manifest.seed)
+
+
+def _roles(run_dir: Path | None) -> dict[str, str]:
+    if run_dir is None:
+        return {}
+    try:
+        return dict(read_config(run_dir).roles)
+    except StoreError:
+        return {}
 
 
 def _warnings(summary: Summary) -> tuple[str, ...]:
@@ -172,12 +183,19 @@ def _load_task(entry: TaskEntry, limit: int | None) -> Task:
     return task
 
 
-def _plan(tasks: Sequence[Task], names: Sequence[str] | None) -> list[_Job]:
-    """(task, scorer) jobs: the asked-for names on every task they apply to, else each task's own list."""
+def _plan(tasks: Sequence[Task], names: Sequence[str] | None,
+          run_level: dict[str, Callable[[Task], dict[str, Any] | None]] | None = None) -> list[_Job]:
+    """(task, scorer) jobs: the asked-for names on every task they apply to, else each task's own list.
+    `run_level`: scorers that come from the run rather than the task (the activation scorer, where the run
+    stored activations and names directions), with their arguments for a task (None: not for this task)."""
     jobs = []
     for task in tasks:
         refs = {r if isinstance(r, str) else r.name: ({} if isinstance(r, str) else dict(r.args))
                 for r in task.spec.scorers}
+        for name, args_for in (run_level or {}).items():
+            args = args_for(task)
+            if args is not None and name not in refs:
+                refs[name] = args
         wanted = [n for n in names if _fits(get_scorer(n), task)] if names else list(refs)
         for name in dict.fromkeys(wanted):
             info, args, scorer = build_scorer(name, refs.get(name, {}), f"task '{task.name}'")
@@ -188,6 +206,30 @@ def _plan(tasks: Sequence[Task], names: Sequence[str] | None) -> list[_Job]:
             raise ScoringError(f"scorer '{name}' applies to no task of this run (it takes "
                                f"{'/'.join(sorted(info.kinds))} tasks in {'/'.join(sorted(info.modes))} mode)")
     return jobs
+
+
+def _activation_args(run_dir: Path, task: Task) -> dict[str, Any] | None:
+    """The activation scorer's arguments for a generate task of a run with stored activations and
+    directions files: each file's direction names (axis first) and content hash."""
+    from psm_eval.activations.directions import read_directions
+    from psm_eval.activations.store import open_activations
+    from psm_eval.score.scorers.activation import directions_paths, metric_name
+
+    if task.spec.kind != "generate" or open_activations(run_dir) is None:
+        return None
+    paths = directions_paths(run_dir)
+    if not paths:
+        return None
+    names: dict[str, list[str]] = {}
+    hashes: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for label, path in paths.items():
+        d = read_directions(path)
+        infos = d.provenance.directions
+        names[label] = sorted(infos, key=lambda n: (infos[n].kind != "axis", n))
+        hashes[label] = d.content_hash
+        kinds.update({metric_name(n, label): infos[n].kind for n in infos})
+    return {"directions": names, "hashes": hashes, "kinds": kinds, "rollout": task.spec.mode == "rollout"}
 
 
 def _fits(info: ScorerInfo, task: Task) -> bool:
@@ -237,7 +279,8 @@ def _not_applicable(job: _Job, judge: Judge | None) -> str | None:
 
 
 def _run_jobs(jobs: list[_Job], records: list[GenerationRecord], arms: list[ArmInfo], judge: Judge | None,
-              model_for: Callable[[str], Backend], progress: bool) -> tuple[list[Score], list[tuple[str, str, str]]]:
+              model_for: Callable[[str], Backend], progress: bool,
+              run_dir: Path | None = None) -> tuple[list[Score], list[tuple[str, str, str]]]:
     scores: list[Score] = []
     skipped: list[tuple[str, str, str]] = []
     for job in tqdm(jobs, desc="scoring", unit="scorer", disable=not progress):
@@ -246,7 +289,7 @@ def _run_jobs(jobs: list[_Job], records: list[GenerationRecord], arms: list[ArmI
         samples = {s.id: s for s in task.samples}
         view = TaskView(spec=task.spec, samples=samples, arms=tuple(arms), judge=judge, model_for=model_for,
                         records=tuple(r for r in records if r.task == task.name and r.sample_id in samples),
-                        directory=task.directory)
+                        directory=task.directory, run_dir=run_dir)
         try:
             if why is None:
                 named = {"scorer": job.info.name, "scorer_version": job.info.version}
@@ -289,10 +332,14 @@ def _declarations(jobs: list[_Job], previous: Summary | None, present: set[tuple
 
 
 def _summary(manifest: Manifest, scores: list[Score], arms: list[ArmInfo], jobs: list[_Job],
-             skipped: list[tuple[str, str, str]], judge: Judge | None, previous: Summary | None) -> Summary:
+             skipped: list[tuple[str, str, str]], judge: Judge | None, previous: Summary | None,
+             run_dir: Path | None = None) -> Summary:
     present = {(s.task, s.scorer) for s in scores}
     metrics = _declarations(jobs, previous, present)
     sections = summarize(scores, [a.name for a in arms], metrics, seed=manifest.seed)
+    roles = _roles(run_dir)
+    activation = activation_tables(scores, metrics, run_dir, roles, {a.name: a.model.type for a in arms},
+                                   seed=manifest.seed)
     ran = [ScorerRun(task=j.task.name, scorer=j.info.name, scorer_version=j.info.version,
                      args=j.args.model_dump(mode="json")) for j in jobs]
     redone = {(j.task.name, j.info.name) for j in jobs}
@@ -308,5 +355,6 @@ def _summary(manifest: Manifest, scores: list[Score], arms: list[ArmInfo], jobs:
                    scored_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                    judge=judge.spec if judge is not None else None, scorers=ran,
                    skipped=[SkippedScorer(task=t, scorer=s, reason=r) for t, s, r in skipped], metrics=metrics,
-                   records=sections.records, unscored=sections.unscored, tables=sections.tables, judge_arms=own,
+                   records=sections.records, unscored=sections.unscored, tables=sections.tables + activation,
+                   judge_arms=own,
                    judge_quality=quality)

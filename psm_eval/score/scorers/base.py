@@ -71,6 +71,8 @@ class TaskView:
     """Arm name → its (cached) backend, for analyses that need an arm's model (token ranks)."""
     directory: Path | None = None
     """The task folder (for task-provided scorer files such as a judge's rubrics)."""
+    run_dir: Path | None = None
+    """The run folder (for what the run stored beside its generations: activations)."""
     notes: list[str] = field(default_factory=list)
     """Lines a scorer adds for the user about this task (a breakdown it could not make …): stored in
     summary.json's `skipped` beside the scorer's name, and printed."""

@@ -32,7 +32,7 @@ def metric(name: str, family: str, direction: str, kind: str, description: str, 
                       description=description, experimental=experimental, **extra)
 
 FAMILIES = ("accuracy", "choice", "signals", "frame", "paraphrase", "drift", "mixture", "helpfulness", "shift",
-            "truthfulqa", "ifeval")
+            "truthfulqa", "ifeval", "activation")
 
 
 class NoArgs(BaseModel):
