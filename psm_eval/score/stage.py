@@ -215,7 +215,7 @@ def _activation_args(run_dir: Path, task: Task) -> dict[str, Any] | None:
     from psm_eval.activations.store import open_activations
     from psm_eval.score.scorers.activation import directions_paths, metric_name
 
-    if task.spec.kind != "generate" or open_activations(run_dir) is None:
+    if task.spec.kind != "generate" or not (run_dir / "activations").is_dir() or open_activations(run_dir) is None:
         return None
     paths = directions_paths(run_dir)
     if not paths:
