@@ -60,6 +60,7 @@ from psm_eval.records.manifest import (
 from psm_eval.records.predictions import (
     Endpoint,
     EndpointResult,
+    Finding,
     Prediction,
     PredictionResult,
     PsmBlock,
@@ -91,7 +92,7 @@ __all__ = [
     "Score", "Stratum", "JudgeTrace",
     "Summary", "SummaryRecord", "MetricInfo", "UnscoredCount", "SkippedScorer", "ScorerRun", "ScorerTable",
     "JudgeQuality", "Family", "Direction", "Kind", "Chart",
-    "Prediction", "Endpoint", "PsmBlock", "PredictionResult", "EndpointResult",
+    "Prediction", "Endpoint", "PsmBlock", "Finding", "PredictionResult", "EndpointResult",
     "Baseline", "BaselineMetric", "BaselineRow", "BaselineTask", "PortableArm", "GenerationCount", "JudgeEntry",
     "BASELINE_FORMAT", "BASELINE_SCHEMA", "COLUMNS",
     "is_run_folder", "read_manifest", "write_manifest", "read_config", "read_config_data", "write_config",

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from psm_eval.records.base import Record
 
 __all__ = ["Endpoint", "Prediction", "EndpointResult", "PredictionResult", "PsmBlock", "Statistic", "Test",
-           "Role", "Verdict", "Decision", "PREDICTION_ID"]
+           "Role", "Verdict", "Decision", "PREDICTION_ID", "Finding"]
 
 PREDICTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 
@@ -148,6 +148,19 @@ class PredictionResult(Record):
     endpoints: list[EndpointResult]
 
 
+class Finding(Record):
+    """An exploratory test of the Persona Selection Model, reported with its interval but not declared
+    (no verdict, no multiplicity adjustment): the axis shared by the base and post-trained models."""
+
+    id: str
+    title: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    sentence: str
+    """The finding in one sentence, with its number and interval."""
+
+
 class PsmBlock(Record):
     """summary.json's `psm` block: every declared prediction with its verdict."""
 
@@ -157,3 +170,5 @@ class PsmBlock(Record):
     """The Holm family's size: every primary endpoint evaluated in the run."""
     method: str
     predictions: list[PredictionResult]
+    exploratory: list[Finding] = []
+    """Exploratory findings beside the declared predictions (activation space: the shared axis)."""

@@ -34,6 +34,9 @@ def verdict_lines(summary: Summary, width: int | None = None) -> list[str]:
                              break_on_hyphens=False)
         if p.verdict in ("inconclusive", "not evaluated", "contradicted"):
             out += textwrap.wrap(f"why: {p.reason}", width=width, initial_indent="      ", subsequent_indent="      ")
+    for f in summary.psm.exploratory:
+        out += textwrap.wrap(f.sentence, width=width, initial_indent="  ", subsequent_indent="      ",
+                             break_on_hyphens=False)
     return out
 
 

@@ -199,6 +199,8 @@ class ReportTables:
     """The evaluated arms the judge is (a self-judged run): shown as a warning."""
     predictions: list[dict[str, Any]] = field(default_factory=list)
     """The PSM verdict (summary.json's `psm` block): one entry per declared prediction, endpoints inside."""
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    """Exploratory findings beside the verdict (the axis shared by the base and post-trained models)."""
     arm_notes: list[str] = field(default_factory=list)
     """Why a headline role has no arm (a run without a transcript-rendered or a post-trained arm)."""
     failures: list[FailureCount] = field(default_factory=list)
@@ -501,6 +503,8 @@ def build_tables(run: RunData, *, baseline_arm: str | None = None, target_arm: s
         score_names=names,
         judge_arms=list(run.summary.judge_arms) if run.summary else [],
         predictions=[p.model_dump(mode="json") for p in run.summary.psm.predictions]
+        if run.summary and run.summary.psm else [],
+        findings=[f.model_dump(mode="json") for f in run.summary.psm.exploratory]
         if run.summary and run.summary.psm else [],
         arm_notes=_arm_notes(run, baseline, target), failures=_failures(run),
         task_modes={t.name: t.mode for t in run.manifest.tasks},

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from psm_eval.records import MetricInfo, Score, ScorerTable
+from psm_eval.records import Finding, MetricInfo, Score, ScorerTable
 from psm_eval.score.stats._core import bca_interval, boot_draws, cluster_index, group_seed, percentile_interval
 
-__all__ = ["activation_tables", "axis_cosines", "rank_correlation"]
+__all__ = ["activation_tables", "axis_cosines", "rank_correlation", "shared_axis_findings"]
 
 PERSONA_FAMILIES = ("persona consistency", "self-report", "reply signals")
 SCORER = "activation"
@@ -231,3 +231,27 @@ def _gap_rows(scores: Sequence[Score], metrics: Sequence[MetricInfo], roles: dic
 
 def _r(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
+
+
+def shared_axis_findings(tables: Sequence[ScorerTable]) -> list[Finding]:
+    """PSM's "the assistant is already in the pre-trained model", inside it: the cosine, at the first file's
+    default layer, between the axes two directions files (a base and a post-trained model) derive."""
+    out = []
+    for t in tables:
+        if t.scorer != SCORER or t.name != "axis cosine":
+            continue
+        for r in t.rows:
+            if not r.get("default_layer"):
+                continue
+            est, lo, hi = r.get("cosine"), r.get("ci_low"), r.get("ci_high")
+            out.append(Finding(
+                id="A1", title="the assistant axis is shared", estimate=est, ci_low=lo, ci_high=hi,
+                sentence=(f"A1 the assistant axis is shared (exploratory) — cosine of the '{r['a']}' and '{r['b']}' "
+                          f"{r['direction']} directions at layer {r['layer']}: {_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}] "
+                          f"over {r.get('questions')} questions (1: the same direction; two random directions of this "
+                          "size: about 0)")))
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"

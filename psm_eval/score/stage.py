@@ -39,7 +39,7 @@ from psm_eval.records import (
     write_summary,
 )
 from psm_eval.run.manifest import task_changes
-from psm_eval.score.activation_summary import activation_tables
+from psm_eval.score.activation_summary import activation_tables, shared_axis_findings
 from psm_eval.score.judge_quality import judge_quality
 from psm_eval.score.scorers.base import ArmInfo, GenerationRecord, NotApplicable, Score, TaskView
 from psm_eval.score.scorers.judge import Judge, create_judge, judge_arms
@@ -104,7 +104,8 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
                         key=lambda s: (s.task, s.scorer))
         scores_path = write_scores(run_dir, scores)
         summary = _summary(manifest, scores, arms, jobs, skipped, the_judge, previous, run_dir)
-        summary = summary.model_copy(update={"psm": _verdict(run_dir, manifest, loaded, scores, summary)})
+        summary = summary.model_copy(update={"psm": _with_findings(_verdict(run_dir, manifest, loaded, scores,
+                                                                           summary), summary)})
         summary_path = write_summary(run_dir, summary)
     return ScorePaths(scores_path, summary_path, tuple(f"{t}/{s}: {why}" for t, s, why in skipped),
                       _warnings(summary))
@@ -127,6 +128,14 @@ def _verdict(run_dir: Path, manifest: Manifest, loaded: list[Task], scores: list
     metadata = {name: {s.id: s.metadata for s in t.samples} for name, t in tasks.items()}
     return evaluate(config.predictions, config.roles, scores, summary.metrics, metadata,
                     [a.name for a in manifest.arms], seed=manifest.seed)
+
+
+def _with_findings(block: PsmBlock | None, summary: Summary) -> PsmBlock | None:
+    """The verdict with the exploratory activation-space findings beside it (the axis shared by two models)."""
+    findings = shared_axis_findings(summary.tables)
+    if block is None or not findings:
+        return block
+    return block.model_copy(update={"exploratory": findings})
 
 
 def _roles(run_dir: Path | None) -> dict[str, str]:
