@@ -225,7 +225,9 @@ class PsmSteeredLM(HFLM):
             _check_position(self, modules[self.steering.hookpoint], self.steering.layer)
         vector = torch.from_numpy(added_vector(self.steering, Path(str(directions)).expanduser()))
         self._vector = vector.to(device=self.device, dtype=self.model.dtype)
-        self._handle: Any = modules[self.steering.hookpoint].register_forward_hook(self._add)
+        # first among the module's hooks, so transformers' own output capture (`output_hidden_states`) records
+        # the steered residual, as every later module sees it
+        self._handle: Any = modules[self.steering.hookpoint].register_forward_hook(self._add, prepend=True)
 
     def _add(self, module: Any, inputs: Any, output: Any) -> Any:
         if isinstance(output, tuple):
