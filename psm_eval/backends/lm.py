@@ -33,6 +33,9 @@ import lm_eval.models.api_models as _api_models  # noqa: E402
 from lm_eval.api.instance import Instance  # noqa: E402
 from lm_eval.utils import handle_arg_string  # noqa: E402
 
+if "psm-steered" not in registry.model_registry:  # psm_eval's steering arm, imported when first used
+    registry.model_registry.register("psm-steered", target="psm_eval.backends.steer:PsmSteeredLM")
+
 from psm_eval.backends import Capabilities  # noqa: E402
 from psm_eval.backends.conformance import ECHO_TYPES, check_echo_logprobs, endings_are_tokens, probe_pairs  # noqa: E402
 from psm_eval.backends.http import install as install_bounded_call  # noqa: E402

@@ -80,9 +80,11 @@ class PsmTranscriptLM(LM):
 
 
 def register() -> None:
-    """Add `psm-transcript` to lm-eval's model registry (idempotent)."""
+    """Add `psm-transcript` (and `psm-steered`) to lm-eval's model registry (idempotent)."""
     if MODEL_NAME not in model_registry:
         model_registry.register(MODEL_NAME)(PsmTranscriptLM)
+    if "psm-steered" not in model_registry:  # backends/steer.py, imported when first used
+        model_registry.register("psm-steered", target="psm_eval.backends.steer:PsmSteeredLM")
 
 
 def run_lm_eval_cli(args: list[str]) -> int:

@@ -25,7 +25,7 @@ CHAT_API_TYPES = frozenset({
 })
 API_TYPES = CHAT_API_TYPES | {"local-completions", "openai-completions", "anthropic-completions",
                               "textsynth", "sglang-generate", "watsonx_llm"}
-HF_TYPES = frozenset({"hf", "huggingface", "hf-auto"})
+HF_TYPES = frozenset({"hf", "huggingface", "hf-auto", "psm-steered"})  # psm-steered: HFLM + a hook (steer.py)
 # Arguments that change speed or placement, never outputs: left out of the cache fingerprint.
 PERFORMANCE_ARGS = frozenset({"batch_size", "max_batch_size", "device", "num_concurrent", "max_retries",
                               "timeout", "parallelize", "verify_certificate", "ca_cert_path",
@@ -146,6 +146,10 @@ class ModelProbe:
         if folder is not None:
             paths["pretrained"] = folder
         fp["files"] = {k: _content(p, digest) for k, p in sorted(paths.items()) if p.exists()}
+        if self.spec.type == "psm-steered":  # what is added where, resolved (defaults filled in)
+            from psm_eval.backends.steer import steering_for_spec
+
+            fp["steering"] = steering_for_spec(self.args, f"model '{self.spec.display()}'").identity()
         return fp
 
     def _local_folder(self) -> Path | None:

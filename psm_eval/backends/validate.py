@@ -34,6 +34,9 @@ def validate_spec(spec: ModelSpec, where: str = "model spec") -> None:
     is not in the local cache)."""
     from psm_eval.backends.lm import check_type
 
+    if spec.type == "steered":
+        raise SpecError(f"{where}: lm-eval's 'steered' type loads its vector file with torch.load(weights_only=False), "
+                        "which can run code from that file; use psm-steered:pretrained=PATH,directions=FILE,coef=C")
     try:
         check_type(spec.type)
     except SpecError as exc:
@@ -43,6 +46,10 @@ def validate_spec(spec: ModelSpec, where: str = "model spec") -> None:
         _check_arguments(spec, where, *known)
     for key in _path_args(spec):
         _check_path(str(spec.args[key]), key, where)
+    if spec.type == "psm-steered":  # the directions file, direction, layer, hookpoint, coef (no weights loaded)
+        from psm_eval.backends.steer import steering_for_spec
+
+        steering_for_spec(spec.args, where)
 
 
 def constructor_arguments(kind: str) -> tuple[dict[str, bool], bool] | None:
