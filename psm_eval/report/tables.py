@@ -517,7 +517,8 @@ ACTIVATION_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("axis cosine", ("a", "b", "direction", "layer", "cosine", "ci_low", "ci_high", "questions", "default_layer")),
     ("convergent validity", ("task", "activation", "scorer", "metric", "spearman", "ci_low", "ci_high", "n",
                              "clusters", "arms")),
-    ("gap closed", ("task", "scorer", "metric", "steered", "base", "chat", "estimate", "ci_low", "ci_high", "note")),
+    ("gap closed", ("task", "scorer", "metric", "steered", "base", "chat", "estimate", "ci_low", "ci_high", "effect",
+                    "gap", "n", "note")),
     ("directions", ("label", "direction", "kind", "model", "positive", "negative", "layer", "separation",
                     "questions", "content_hash")),
 )

@@ -203,10 +203,8 @@ def _gap_rows(scores: Sequence[Score], metrics: Sequence[MetricInfo], roles: dic
     base, chat = roles.get("base", "base"), roles.get("chat", "chat")
     if not steered or base not in arm_types or chat not in arm_types:
         return []
-    try:
-        from psm_eval.score.stats.gap import gap_closed
-    except ImportError:  # pragma: no cover - the statistic ships with the steering arms
-        return []
+    from psm_eval.score.stats.gap import gap_closed
+
     headline = [m for m in metrics if m.headline and m.scorer != SCORER and m.kind in ("binary", "continuous")]
     rows = []
     for m in headline:
@@ -220,12 +218,12 @@ def _gap_rows(scores: Sequence[Score], metrics: Sequence[MetricInfo], roles: dic
         for arm in steered:
             if not (per.get(base) and per.get(chat) and per.get(arm)):
                 continue
-            g = gap_closed({k: float(np.mean(v)) for k, v in per[base].items()},
-                           {k: float(np.mean(v)) for k, v in per[arm].items()},
-                           {k: float(np.mean(v)) for k, v in per[chat].items()}, clusters,
+            g = gap_closed({a: per[a] for a in (base, arm, chat)}, clusters, base=base, steered=arm, chat=chat,
                            seed=group_seed(seed, m.task, m.scorer, m.metric, arm))
             rows.append({"task": m.task, "scorer": m.scorer, "metric": m.metric, "steered": arm, "base": base,
-                         "chat": chat, **g.row()})
+                         "chat": chat, "estimate": _r(g.estimate), "ci_low": _r(g.ci_low), "ci_high": _r(g.ci_high),
+                         "effect": _r(g.effect.estimate), "gap": _r(g.gap.estimate), "n": g.n,
+                         "note": g.method if g.defined else f"undefined: {g.reason}"})
     return rows
 
 
