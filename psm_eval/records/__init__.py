@@ -43,7 +43,7 @@ from psm_eval.records.baseline import (
     JudgeEntry,
     PortableArm,
 )
-from psm_eval.records.config import CONFIG, ArmConfig, ModelConfig, RunConfig
+from psm_eval.records.config import CONFIG, ActivationsConfig, ArmConfig, ModelConfig, RunConfig
 from psm_eval.records.generation import GENERATIONS, ErrorInfo, GenerationRecord, GenSettings, PromptRecord, record_key
 from psm_eval.records.io import (
     dumps,
@@ -94,7 +94,7 @@ __all__ = [
     "SCHEMA_VERSION", "Record", "RunStore",
     "MANIFEST", "CONFIG", "GENERATIONS", "SCORES", "SUMMARY",
     "Manifest", "TaskEntry", "ArmEntry", "RendererEntry", "Counts", "CacheStats", "BackendEntry", "RunStatus",
-    "Throughput", "RunConfig", "ArmConfig", "ModelConfig",
+    "Throughput", "RunConfig", "ArmConfig", "ModelConfig", "ActivationsConfig",
     "GenerationRecord", "PromptRecord", "GenSettings", "ErrorInfo", "record_key",
     "Score", "Stratum", "JudgeTrace",
     "Summary", "SummaryRecord", "MetricInfo", "UnscoredCount", "SkippedScorer", "ScorerRun", "ScorerTable",
