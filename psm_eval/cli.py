@@ -535,7 +535,12 @@ def _activations_parser(sub: Any) -> None:
     sp.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     sp.add_argument("--batch-size", type=int, default=16, help="records per forward pass (default 16)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sp.set_defaults(func=lambda a: _measure(a.run_dir, not a.no_progress, batch_size=a.batch_size) or 0)
+    sp.set_defaults(func=_cmd_activations)
+
+
+def _cmd_activations(args: argparse.Namespace) -> int:
+    _measure(args.run_dir, not args.no_progress, batch_size=args.batch_size)
+    return 0
 
 
 def _directions_parser(sub: Any) -> None:

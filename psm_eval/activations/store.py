@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -241,7 +242,7 @@ def open_activations(run_dir: Path | str) -> ActivationStore | None:
     return None if index is None else ActivationStore(Path(run_dir), index)
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
+def _open(path: Path) -> Any:
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -263,4 +264,4 @@ def _check_shape(f: object, path: Path, name: str, entry: ArmActivations, n: int
 
 def _tensor(f: object, path: Path, name: str, entry: ArmActivations, n: int) -> np.ndarray:
     _check_shape(f, path, name, entry, n)
-    return f.get_tensor(name)  # type: ignore[attr-defined,no-any-return]
+    return f.get_tensor(name)  # type: ignore[attr-defined]
