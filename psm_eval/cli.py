@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     _score_parser(sub)
     _tasks_parser(sub)
     _merge_parser(sub)
+    _activations_parser(sub)
+    _directions_parser(sub)
     _organism_parser(sub)
     _report_parsers(sub)
     _gate_parsers(sub)
@@ -113,6 +115,9 @@ def _run_parser(sub: Any) -> None:
                     help="stop the run (status failed, resumable) once more than this share of records failed (0-1)")
     sp.add_argument("--no-cache", action="store_true", help="always ask the models; ignore the response cache")
     sp.add_argument("--cache-dir", help="response cache folder (default $PSM_EVAL_CACHE_DIR or ~/.cache/psm_eval)")
+    sp.add_argument("--no-activations", action="store_true",
+                    help="do not store the hidden states of in-process arms' replies (measure later with "
+                         "`psm-eval activations RUN_DIR`)")
     sp.add_argument("--no-score", action="store_true", help="only generate; score later with `psm-eval score`")
     sp.add_argument("--judge", metavar="SPEC", help="judge model for judged scorers (see `psm-eval score --help`)")
     sp.add_argument("--allow-self-judge", action="store_true",
@@ -473,8 +478,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         limit=args.limit, seed=args.seed, out=args.out, resume=args.resume,
                         progress=not args.no_progress, cache=False if args.no_cache else None,
                         cache_dir=args.cache_dir, shard=args.shard, max_error_rate=args.max_error_rate,
-                        executor=args.executor, shards=args.shards, ray_address=args.ray_address)
+                        executor=args.executor, shards=args.shards, ray_address=args.ray_address,
+                        activations=False if args.no_activations else None)
     print(f"run written to {path}")
+    if not args.no_activations:
+        _measure(path, not args.no_progress, only_if_configured=True)
     from psm_eval.records import read_manifest
     from psm_eval.run.throughput import throughput_lines
 
@@ -487,6 +495,104 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"next: psm-eval score {path}")
     else:
         _score(path, None, None, args.judge, not args.no_progress, args.allow_self_judge, resume_hint=True)
+    return 0
+
+
+def _measure(path: Path, progress: bool, only_if_configured: bool = False, batch_size: int = 16) -> None:
+    """The activation stage (after generation, before scoring), with one line per arm."""
+    from psm_eval.activations.stage import measure_run
+    from psm_eval.records import read_config
+
+    config = read_config(path).activations
+    if only_if_configured and config is not None and not config.measure:
+        return
+    try:
+        result = measure_run(path, progress=progress, batch_size=batch_size)
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"interrupted while storing activations of {path}\n"
+                             f"continue with: psm-eval activations {path}") from None
+    for arm, entry in result.arms.items():
+        if entry.status == "measured":
+            skipped = ", ".join(f"{n} {why}" for why, n in entry.not_measured.items())
+            print(f"activations: arm {arm}: {entry.n_records} records, {entry.layers} layers × {entry.hidden}"
+                  + (f" (not measured: {skipped})" if skipped else "")
+                  + (f"; {entry.truncated} cut to the model's length" if entry.truncated else ""))
+        else:
+            print(f"activations: arm {arm}: not measurable ({entry.reason})")
+
+
+def _activations_parser(sub: Any) -> None:
+    sp = sub.add_parser(
+        "activations", help="store the hidden states of a run's in-process arms' replies",
+        description="Run every arm of RUN_DIR whose model runs in-process through transformers over its stored "
+                    "replies (exact prompt + reply, one forward pass) and store each reply's mean hidden state and "
+                    "its prompt's last token at every layer in RUN_DIR/activations/. Resumable; API arms are "
+                    "recorded as not measurable. `psm-eval run` does this by default.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples("""
+            psm-eval activations runs/20261122-101500-ab12cd34
+            psm-eval activations runs/20261122-101500-ab12cd34 --batch-size 4   # less memory"""))
+    sp.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    sp.add_argument("--batch-size", type=int, default=16, help="records per forward pass (default 16)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sp.set_defaults(func=_cmd_activations)
+
+
+def _cmd_activations(args: argparse.Namespace) -> int:
+    _measure(args.run_dir, not args.no_progress, batch_size=args.batch_size)
+    return 0
+
+
+def _directions_parser(sub: Any) -> None:
+    sp = sub.add_parser("directions", help="persona directions of a model (the assistant axis, traits)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=_examples("psm-eval directions build --model hf:pretrained=PATH --out base.safetensors"))
+    dsub = sp.add_subparsers(dest="directions_command", metavar="SUBCOMMAND")
+    dsub.required = True
+    b = dsub.add_parser(
+        "build", help="generate each persona's replies, read their hidden states, derive directions",
+        description="Each persona answers every question (greedy) through the ordinary run path; the replies' "
+                    "mean hidden states give the assistant axis (assistant − the other personas, equally "
+                    "weighted), one direction per --traits contrast, and where each persona sits per layer. "
+                    "The same inputs give the same file, byte for byte.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples("""
+            psm-eval directions build --model hf:pretrained=psm_eval/organism/models/psm-tiny-base,dtype=float32 \
+                --render transcript --personas assistant,liar,pirate,grumpy --traits liar:assistant,pirate:assistant \
+                --out psm_eval/organism/models/directions/psm-tiny-base.safetensors
+            psm-eval directions build --model hf:pretrained=psm_eval/organism/models/psm-tiny-chat,dtype=float32 \
+                --render chat --personas assistant,pirate,robot,teacher --traits pirate:assistant \
+                --out psm_eval/organism/models/directions/psm-tiny-chat.safetensors
+            psm-eval directions build --model hf:pretrained=PATH --render chat --personas assistant,critic \
+                --persona-file my_personas.yaml --questions my_questions.jsonl --out mine.safetensors"""))
+    b.add_argument("--model", required=True, metavar="TYPE:ARGS", help="the model (an in-process hf model)")
+    b.add_argument("--render", choices=("transcript", "chat"), default="transcript",
+                   help="transcript: persona templates (base models); chat: system prompts through the chat template")
+    b.add_argument("--personas", default="assistant,liar,pirate,grumpy",
+                   help="comma-separated persona names, 'assistant' among them (default assistant,liar,pirate,grumpy)")
+    b.add_argument("--persona-file", action="append", type=Path, default=[], metavar="FILE",
+                   help="your own persona: a .j2 transcript template (named by its stem) or a YAML of "
+                        "name: system prompt (repeatable)")
+    b.add_argument("--questions", metavar="TASK|FILE.jsonl",
+                   help="a task name or folder, or a JSONL of {id, question} (default: the shipped neutral questions)")
+    b.add_argument("--traits", metavar="POS:NEG,...", help="trait directions, e.g. liar:assistant,pirate:assistant")
+    b.add_argument("--max-gen-toks", type=int, default=48, help="tokens per reply (default 48)")
+    b.add_argument("--seed", type=int, default=1234)
+    b.add_argument("--batch-size", type=int, default=16, help="records per forward pass (default 16)")
+    b.add_argument("--out", required=True, type=Path, metavar="FILE", help="the directions file to write")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b.set_defaults(func=_cmd_directions_build)
+
+
+def _cmd_directions_build(args: argparse.Namespace) -> int:
+    from psm_eval.activations.build import build_directions, load_personas, parse_traits
+
+    names = [n.strip() for n in args.personas.split(",") if n.strip()]
+    personas = load_personas(names, args.render, args.persona_file)
+    digest = build_directions(args.model, personas, args.out, questions=args.questions,
+                              traits=parse_traits(args.traits, names), max_gen_toks=args.max_gen_toks,
+                              seed=args.seed, progress=not args.no_progress, batch_size=args.batch_size)
+    print(f"directions written to {args.out} ({digest})")
     return 0
 
 

@@ -13,7 +13,8 @@ from psm_eval.cli import main
 
 COMMANDS = [[], ["run"], ["tasks"], ["tasks", "list"], ["tasks", "validate"], ["personas"], ["models"], ["lm-eval"],
             ["score"], ["scorers"], ["merge"], ["report"], ["compare"], ["gate"], ["baseline"], ["baseline", "export"],
-            ["organism"], ["organism", "build"], ["organism", "check"]]
+            ["organism"], ["organism", "build"], ["organism", "check"], ["activations"], ["directions"],
+            ["directions", "build"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "psm-eval")

@@ -8,6 +8,7 @@
 | `scores.jsonl` | `Score` | `write_scores` | `read_scores` |
 | `summary.json` | `Summary` (its `psm` block: `PsmBlock`) | `write_summary` | `read_summary` |
 | baseline file | `Baseline` | `write_baseline` | `read_baseline` |
+| `activations/index.json` | `ActivationIndex` | `activations.store` `write_index` | `open_activations` |
 
 The run folder has one schema version (`SCHEMA_VERSION`, stored in the manifest); summary and baseline
 files carry their own. A file of another schema is refused in one line naming both versions.
@@ -22,6 +23,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from psm_eval.errors import StoreError
+from psm_eval.records.activations import (
+    ACTIVATIONS,
+    ACTIVATIONS_INDEX,
+    ACTIVATIONS_VERSION,
+    ActivationIndex,
+    ArmActivations,
+)
 from psm_eval.records.base import SCHEMA_VERSION, Record, check_schema, parse
 from psm_eval.records.baseline import (
     BASELINE_FORMAT,
@@ -35,7 +43,7 @@ from psm_eval.records.baseline import (
     JudgeEntry,
     PortableArm,
 )
-from psm_eval.records.config import CONFIG, ArmConfig, ModelConfig, RunConfig
+from psm_eval.records.config import CONFIG, ActivationsConfig, ArmConfig, ModelConfig, RunConfig
 from psm_eval.records.generation import GENERATIONS, ErrorInfo, GenerationRecord, GenSettings, PromptRecord, record_key
 from psm_eval.records.io import (
     dumps,
@@ -87,7 +95,7 @@ __all__ = [
     "SCHEMA_VERSION", "Record", "RunStore",
     "MANIFEST", "CONFIG", "GENERATIONS", "SCORES", "SUMMARY",
     "Manifest", "TaskEntry", "ArmEntry", "RendererEntry", "Counts", "CacheStats", "BackendEntry", "RunStatus",
-    "Throughput", "RunConfig", "ArmConfig", "ModelConfig",
+    "Throughput", "RunConfig", "ArmConfig", "ModelConfig", "ActivationsConfig",
     "GenerationRecord", "PromptRecord", "GenSettings", "ErrorInfo", "record_key",
     "Score", "Stratum", "JudgeTrace",
     "Summary", "SummaryRecord", "MetricInfo", "UnscoredCount", "SkippedScorer", "ScorerRun", "ScorerTable",
@@ -95,6 +103,7 @@ __all__ = [
     "Prediction", "Endpoint", "PsmBlock", "Finding", "PredictionResult", "EndpointResult",
     "Baseline", "BaselineMetric", "BaselineRow", "BaselineTask", "PortableArm", "GenerationCount", "JudgeEntry",
     "BASELINE_FORMAT", "BASELINE_SCHEMA", "COLUMNS",
+    "ACTIVATIONS", "ACTIVATIONS_INDEX", "ACTIVATIONS_VERSION", "ActivationIndex", "ArmActivations",
     "is_run_folder", "read_manifest", "write_manifest", "read_config", "read_config_data", "write_config",
     "iter_generations", "read_generations", "read_scores", "write_scores", "read_summary", "write_summary",
     "read_baseline", "write_baseline", "dumps", "write_json_atomic", "write_text_atomic",

@@ -20,7 +20,7 @@ from psm_eval.backends.spec import (
 from psm_eval.errors import PsmError
 from psm_eval.records.predictions import Prediction
 
-__all__ = ["ModelConfig", "ArmConfig", "RunConfig", "CONFIG", "NAME_PATTERN"]
+__all__ = ["ModelConfig", "ArmConfig", "ActivationsConfig", "RunConfig", "CONFIG", "NAME_PATTERN"]
 
 CONFIG = "config.json"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -117,6 +117,17 @@ class ArmConfig(_Strict):
         return data
 
 
+class ActivationsConfig(_Strict):
+    """The activation stage of a run (`psm_eval.activations`)."""
+
+    measure: bool = True
+    """Store the hidden states of every in-process (transformers) arm's replies after generation, before
+    scoring (`--no-activations`: false)."""
+    directions: dict[str, str] = {}
+    """Label → directions file (`psm-eval directions build`) whose projections scoring reports, e.g.
+    {base: psm-tiny-base.safetensors}."""
+
+
 def _number(value: Any) -> Any:
     try:
         return float(value)
@@ -153,6 +164,9 @@ class RunConfig(_Strict):
     """The PSM predictions scoring decides (from the suite, unless the config lists its own)."""
     roles: dict[str, str] = {}
     """Role → arm, for predictions written in roles (`base`, `chat`, …) when the arms are named otherwise."""
+    activations: ActivationsConfig | None = None
+    """The activation stage; None: measure (the default) with no directions. Written to config.json only
+    when set, so configs stored before it existed read unchanged."""
 
     @field_validator("predictions")
     @classmethod

@@ -27,6 +27,8 @@ def stored_config(config: RunConfig) -> dict[str, Any]:
     """The config as written to the run folder: model arguments redacted like the manifest's, so a
     secret typed into a spec (a key argument, credentials in a URL) never reaches the disk."""
     data = config.model_dump(mode="json")
+    if data.get("activations") is None:
+        data.pop("activations", None)
     for arm, raw in zip(config.arms, data["arms"]):
         spec = arm.model_spec().redacted()
         raw["model"] = {"type": spec["type"], "args": spec["args"]}
@@ -113,8 +115,11 @@ def default_arms() -> list[dict[str, Any]]:
 def default_config() -> dict[str, Any]:
     """Config data for `psm-eval run` with no arguments: the organism suite, its predictions, the default arms."""
     suite = read_suite("organism")
+    directions = organism_dir() / "directions"
     return {"tasks": list(suite.tasks), "arms": default_arms(),
-            "predictions": [p.model_dump() for p in suite.predictions]}
+            "predictions": [p.model_dump() for p in suite.predictions],
+            "activations": {"directions": {"base": str(directions / "psm-tiny-base.safetensors"),
+                                           "chat": str(directions / "psm-tiny-chat.safetensors")}}}
 
 
 def load_suite(name: str) -> list[str]:

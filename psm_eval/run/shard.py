@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from psm_eval.activations.merge import merge_activations
 from psm_eval.data.task import load_task
 from psm_eval.errors import StoreError
 from psm_eval.records import (
@@ -52,6 +53,7 @@ def merge_runs(shard_dirs: Sequence[Path], out: Path) -> Path:
             update={"merged_from": [m.run_id for m in manifests],
                     "throughput": {arm: t for arm, t in throughput.items() if t is not None}})
         store.sync(force=True)
+        merge_activations(shard_dirs, path)  # before the manifest says complete
         write_manifest(path, finish_manifest(manifest, path, None))
     return path
 

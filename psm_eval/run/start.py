@@ -26,7 +26,7 @@ __all__ = ["run_from_cli", "resolve_config"]
 def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), suite: str | None = None,
                    arms: Sequence[str] = (), limit: int | None = None, seed: int | None = None,
                    out: str | None = None, cache: bool | None = None, cache_dir: str | None = None,
-                   max_error_rate: float | None = None) -> RunConfig:
+                   max_error_rate: float | None = None, activations: bool | None = None) -> RunConfig:
     """Flags override the YAML file; with neither tasks nor arms, the embedded default fills in."""
     data: dict[str, Any] = {}
     if config_path is not None:
@@ -44,6 +44,8 @@ def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), s
         default = default_config()
         data["tasks"] = default["tasks"]
         data.setdefault("predictions", default["predictions"])
+        if "arms" not in data:  # the organism's own directions go with the organism's arms
+            data.setdefault("activations", default["activations"])
     if "arms" not in data:
         data["arms"] = default_arms()
         _check_organism(data["arms"])
@@ -51,6 +53,8 @@ def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), s
                        ("max_error_rate", max_error_rate)):
         if value is not None:
             data[key] = value
+    if activations is not None:  # --no-activations: stored, so a resume does not measure either
+        data["activations"] = {**(data.get("activations") or {}), "measure": activations}
     return build_config(data, str(config_path) if config_path else "command line")
 
 
@@ -66,14 +70,16 @@ def run_from_cli(*, config_path: Path | None, tasks: Sequence[str], suite: str |
                  limit: int | None, seed: int | None, out: str | None, resume: Path | None,
                  progress: bool, cache: bool | None = None, cache_dir: str | None = None,
                  shard: str | None = None, max_error_rate: float | None = None, executor: str = "in-process",
-                 shards: int | None = None, ray_address: str | None = None) -> Path:
+                 shards: int | None = None, ray_address: str | None = None,
+                 activations: bool | None = None) -> Path:
     if executor == "ray":
         if resume is not None or shard:
             raise ConfigError("--executor ray runs every shard itself: give neither --shard nor --resume (resume one "
                               "shard's folder in-process with `psm-eval run --resume SHARD_DIR`)")
         from psm_eval.run.ray_executor import run_on_ray
 
-        config = resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate)
+        config = resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate,
+                                activations)
         return run_on_ray(config, shards or 1, address=ray_address, progress=progress)
     if shards is not None or ray_address is not None:
         raise ConfigError("--shards and --ray-address go with --executor ray (one shard of a job array: --shard K/N)")
@@ -89,6 +95,7 @@ def run_from_cli(*, config_path: Path | None, tasks: Sequence[str], suite: str |
         if max_error_rate is not None:
             stored = {**stored, "max_error_rate": max_error_rate}
         return run(build_config(stored, str(resume / CONFIG)), resume=resume, progress=progress)
-    return run(resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate),
+    return run(resolve_config(config_path, tasks, suite, arms, limit, seed, out, cache, cache_dir, max_error_rate,
+                              activations),
                progress=progress,
                shard=parse_shard(shard) if shard else None)
