@@ -543,6 +543,9 @@ def _cmd_activations(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_PERSONAS = "assistant,liar,pirate,grumpy,robot,teacher"
+
+
 def _directions_parser(sub: Any) -> None:
     sp = sub.add_parser("directions", help="persona directions of a model (the assistant axis, traits)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -557,19 +560,21 @@ def _directions_parser(sub: Any) -> None:
                     "The same inputs give the same file, byte for byte.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_examples("""
-            psm-eval directions build --model hf:pretrained=psm_eval/organism/models/psm-tiny-base,dtype=float32 \
-                --render transcript --personas assistant,liar,pirate,grumpy --traits liar:assistant,pirate:assistant \
+            # the organism's two shipped files: the same personas, questions and traits for both models
+            psm-eval directions build --model hf:pretrained=psm_eval/organism/models/psm-tiny-base,dtype=float32 \\
+                --render transcript --traits liar:assistant,pirate:assistant \\
                 --out psm_eval/organism/models/directions/psm-tiny-base.safetensors
-            psm-eval directions build --model hf:pretrained=psm_eval/organism/models/psm-tiny-chat,dtype=float32 \
-                --render chat --personas assistant,pirate,robot,teacher --traits pirate:assistant \
+            psm-eval directions build --model hf:pretrained=psm_eval/organism/models/psm-tiny-chat,dtype=float32 \\
+                --render chat --traits liar:assistant,pirate:assistant \\
                 --out psm_eval/organism/models/directions/psm-tiny-chat.safetensors
-            psm-eval directions build --model hf:pretrained=PATH --render chat --personas assistant,critic \
+            psm-eval directions build --model hf:pretrained=PATH --render chat --personas assistant,critic \\
                 --persona-file my_personas.yaml --questions my_questions.jsonl --out mine.safetensors"""))
     b.add_argument("--model", required=True, metavar="TYPE:ARGS", help="the model (an in-process hf model)")
     b.add_argument("--render", choices=("transcript", "chat"), default="transcript",
                    help="transcript: persona templates (base models); chat: system prompts through the chat template")
-    b.add_argument("--personas", default="assistant,liar,pirate,grumpy",
-                   help="comma-separated persona names, 'assistant' among them (default assistant,liar,pirate,grumpy)")
+    b.add_argument("--personas", default=DEFAULT_PERSONAS,
+                   help=f"comma-separated persona names, 'assistant' among them (default {DEFAULT_PERSONAS}); build "
+                        "the two models you compare with the same personas and questions")
     b.add_argument("--persona-file", action="append", type=Path, default=[], metavar="FILE",
                    help="your own persona: a .j2 transcript template (named by its stem) or a YAML of "
                         "name: system prompt (repeatable)")

@@ -193,7 +193,10 @@ def _info(vector: np.ndarray, acts: dict[str, np.ndarray], pos: list[str], neg: 
     neg_mean = np.mean([means[n] for n in neg], axis=0)
     pooled = np.sqrt(np.mean([p.var(axis=0, ddof=1) for p in proj.values()], axis=0))
     separation = (pos_mean - neg_mean) / np.maximum(pooled, 1e-12)
-    default = 1 + int(np.argmax(separation[1:])) if layers > 1 else 0
+    # the default layer: the best-separated residual position between the embeddings (0) and the last one,
+    # which in transformers is the final norm's output, rescaled by that model's own norm weights
+    inner = separation[1:-1] if layers > 2 else separation[1:]
+    default = 1 + int(np.argmax(inner)) if layers > 1 else 0
     return DirectionInfo(positive=pos, negative=neg, kind=kind, default_layer=default,
                          positive_mean=_floats(pos_mean), negative_mean=_floats(neg_mean),
                          separation=_floats(separation), group_means={n: _floats(m) for n, m in means.items()})

@@ -53,7 +53,8 @@ class DirectionInfo(_Strict):
     """"axis" (the assistant against every other persona) or "trait" (one contrast)."""
     default_layer: int = Field(ge=0)
     """The residual-stream index the direction is read at unless a layer is named: where the groups
-    separate best on the build's questions (largest standardised gap)."""
+    separate best on the build's questions (largest standardised gap), among the positions between the
+    embeddings and the last one (transformers' last hidden state is the final norm's output)."""
     positive_mean: list[float]
     """Per layer: mean projection (on the unit direction) of the positive group's replies."""
     negative_mean: list[float]

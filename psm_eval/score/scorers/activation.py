@@ -11,7 +11,10 @@ personas". Positions at every layer are kept in `detail.by_layer` (axis directio
 
 A reply of an arm that ran behind an API is unscored "not measurable: API arm" — never silently
 missing. In rollout tasks the metric is charted by turn and the summary adds its slope: activation
-drift beside behavioural drift.
+drift beside behavioural drift. Where a task's samples name their `probe_turns` (the identity probes the
+drift scorer reads), each score is also given in the stratum `probe=yes` / `probe=no`, so the probes'
+positions can be read against the probes' behaviour: a fact question and an identity question sit at
+different places on the axis whatever the persona.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from psm_eval.score.scorers.base import NotApplicable, Score, TaskView, measured, unscored
+from psm_eval.score.scorers.base import NotApplicable, Score, Stratum, TaskView, measured, unscored
 from psm_eval.score.scorers.registry import metric, register
 
 __all__ = ["ActivationArgs", "metric_name", "projections"]
@@ -60,7 +63,6 @@ def _declare(args: ActivationArgs) -> tuple:
                     f"position on the '{name}' trait direction of directions file '{label}' (0: its negative "
                     "persona's replies, 1: its positive persona's)")
             out.append(metric(full, "activation space", "higher" if axis else "neither", "continuous", what,
-                              headline=axis and label == next(iter(args.directions)),
                               chart="by_turn" if args.rollout else None))
     return tuple(out)
 
@@ -84,9 +86,14 @@ def activation(args: ActivationArgs):
                 reason = why or "no activation stored for this record (run `psm-eval activations RUN_DIR`)"
                 yield from (unscored(r, m, reason) for m in metrics)
                 continue
+            probes = view.samples[r.sample_id].metadata.get("probe_turns") if r.sample_id in view.samples else None
             for m in metrics:
                 value, by_layer = values[m]
-                yield measured(r, m, value, detail={"by_layer": by_layer} if by_layer is not None else {})
+                score = measured(r, m, value, detail={"by_layer": by_layer} if by_layer is not None else {})
+                yield score
+                if isinstance(probes, list):  # probe turns apart: drift read like with like (drift scores probes)
+                    probe = "yes" if r.turn in {int(x) for x in probes} else "no"
+                    yield score.model_copy(update={"stratum": Stratum(by="probe", value=probe), "detail": {}})
 
     return score
 
@@ -113,7 +120,7 @@ def projections(run_dir: Path, args: ActivationArgs) -> _Table:
     if store is None:
         raise NotApplicable("the run has no stored activations (run `psm-eval activations RUN_DIR`)")
     paths = directions_paths(run_dir)
-    stamp = store.stamp()
+    stamp = store.index.model_dump_json()  # a re-measured or resumed stage is read afresh
     key = (str(run_dir), stamp, tuple(sorted(args.hashes.items())), args.layer,
            tuple((k, tuple(v)) for k, v in args.directions.items()))
     if key in _CACHE:
