@@ -21,7 +21,7 @@ class RunFrames:
     activation: Any = None
     """Persona in activation space: table name (`positions`, `axis cosine`, `convergent validity`, `gap
     closed`, `directions`) → DataFrame; empty when the run stored no activations. Each reply's projections
-    are in `samples` (columns `activation.axis@LABEL` …) and `scores`."""
+    are in `samples` (columns `activation.axis_LABEL` …) and `scores`."""
 
 
 def load_run(path: Path | str) -> RunFrames:

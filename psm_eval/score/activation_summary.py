@@ -6,7 +6,7 @@
   directions files built on the same questions (the base model's and the post-trained model's), with a
   bootstrap interval over questions (both axes re-estimated on each resample of the shared questions).
 - `convergent validity`: does the position on the axis go with the behavioural persona metrics? The
-  rank correlation, per task, between each reply's `axis@LABEL` and each persona metric of the same
+  rank correlation, per task, between each reply's `axis_LABEL` and each persona metric of the same
   reply, over all arms, with a cluster-bootstrap BCa interval (clusters: the scores' own units).
 - `gap closed`: for each steering arm (model type `psm-steered`), how much of the base → chat gap on
   each headline behavioural metric the steered arm closes (`score.stats.gap`), where the run's roles

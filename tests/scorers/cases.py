@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from psm_eval.backends import ModelSpec
 from psm_eval.records import GenerationRecord
 from psm_eval.score.scorers.base import ArmInfo, Score, TaskView
 from psm_eval.score.scorers.registry import build_scorer
+from psm_eval.score.validity.cases import plant_activations
 from psm_eval.data.task import TaskSpec
 from psm_eval.types import Sample, Turn
 from tests.scorers.fakes import CharBackend, scripted_judge
@@ -62,18 +64,25 @@ def _record(d: dict, kind: str) -> GenerationRecord:
     return GenerationRecord.model_validate(full)
 
 
-def build_view(case: dict) -> TaskView:
+def build_view(case: dict, run_dir: Path | None = None) -> TaskView:
     spec = _spec(case)
     kind = "loglikelihood" if spec.kind == "multiple_choice" else "generate"
     arms = tuple(ArmInfo(a["name"], ModelSpec("dummy"), a["render"], a.get("system")) for a in case.get("arms", ARMS))
     judge = scripted_judge([tuple(r) for r in case["judge"]], case.get("judge_default", "no verdict")) if "judge" in case else None
     model_for = (lambda arm: CharBackend(case["base_model"]["prefers"])) if "base_model" in case else None
     return TaskView(spec=spec, samples={s["id"]: _sample(s) for s in case["samples"]},
-                    records=tuple(_record(r, kind) for r in case["records"]), arms=arms, judge=judge,
-                    model_for=model_for)
+                    records=tuple(_record({k: v for k, v in r.items() if k != "activation"}, kind)
+                                  for r in case["records"]), arms=arms, judge=judge,
+                    model_for=model_for, run_dir=run_dir)
 
 
 def run_case(case: dict) -> list[Score]:
+    if "activations" in case:  # the activation scorer: a planted store and directions files in a run folder
+        with tempfile.TemporaryDirectory(prefix="psm-case-") as tmp:
+            args = {**case.get("args", {}), **plant_activations(case, Path(tmp), "t", case["records"])}
+            info, _, scorer = build_scorer(case["scorer"], args, "case")
+            return [s.model_copy(update={"scorer": info.name, "scorer_version": info.version})
+                    for s in scorer(build_view(case, Path(tmp)))]
     info, _, scorer = build_scorer(case["scorer"], case.get("args", {}), "case")
     return [s.model_copy(update={"scorer": info.name, "scorer_version": info.version}) for s in scorer(build_view(case))]
 

@@ -2,10 +2,10 @@
 
 For every stored reply of an arm whose model ran in-process (the activation stage: `psm_eval/activations/`),
 each direction of each directions file the run names (`activations.directions` in the run config,
-label → file) gives one continuous metric `NAME@LABEL` (`axis@base`, `liar@base`, `axis@chat` …): the
+label → file) gives one continuous metric `NAME_LABEL` (`axis_base`, `liar_base`, `axis_chat` …): the
 reply's *position* on the direction at its default layer (or `layer`), 0 where the file's negative
 personas' replies sit and 1 where its positive persona's sit (the reference points stored in the
-file, measured on its build questions). So `axis@base` = 1 reads "as assistant-like, in the base
+file, measured on its build questions). So `axis_base` = 1 reads "as assistant-like, in the base
 model's own residual stream, as the base model's replies under the assistant header", 0 "as the other
 personas". Positions at every layer are kept in `detail.by_layer` (axis directions only).
 
@@ -41,7 +41,10 @@ class ActivationArgs(BaseModel):
     hashes: dict[str, str] = Field(default_factory=dict)
     """Directions file label → content hash: the file read when scoring must still be the one named."""
     kinds: dict[str, str] = Field(default_factory=dict)
-    """`NAME@LABEL` → "axis" | "trait" (axis directions are read toward the assistant: higher)."""
+    """`NAME_LABEL` → "axis" | "trait" (axis directions are read toward the assistant: higher)."""
+    files: dict[str, str] = Field(default_factory=dict)
+    """Directions file label → path, for files the run config does not name (planted cases, your own files
+    with `psm-eval score --scorer activation`); the run config's `activations.directions` otherwise."""
     layer: int | None = Field(None, ge=0)
     """Residual-stream index to read every direction at; None: each direction's own default layer."""
     rollout: bool = False
@@ -49,7 +52,7 @@ class ActivationArgs(BaseModel):
 
 
 def metric_name(direction: str, label: str) -> str:
-    return f"{direction}@{label}"
+    return f"{direction}_{label}"
 
 
 def _declare(args: ActivationArgs) -> tuple:
@@ -83,7 +86,8 @@ def activation(args: ActivationArgs):
             why = table.missing.get(r.arm)
             values = None if why else table.values.get(r.key)
             if values is None:
-                reason = why or "no activation stored for this record (run `psm-eval activations RUN_DIR`)"
+                reason = why or ("empty reply: no reply tokens to average" if not (r.output or "").strip() else
+                                 "no activation stored for this record (run `psm-eval activations RUN_DIR`)")
                 yield from (unscored(r, m, reason) for m in metrics)
                 continue
             probes = view.samples[r.sample_id].metadata.get("probe_turns") if r.sample_id in view.samples else None
@@ -119,7 +123,7 @@ def projections(run_dir: Path, args: ActivationArgs) -> _Table:
     store = open_activations(run_dir)
     if store is None:
         raise NotApplicable("the run has no stored activations (run `psm-eval activations RUN_DIR`)")
-    paths = directions_paths(run_dir)
+    paths = {**directions_paths(run_dir), **args.files}
     stamp = store.index.model_dump_json()  # a re-measured or resumed stage is read afresh
     key = (str(run_dir), stamp, tuple(sorted(args.hashes.items())), args.layer,
            tuple((k, tuple(v)) for k, v in args.directions.items()))
@@ -174,8 +178,14 @@ def projections(run_dir: Path, args: ActivationArgs) -> _Table:
 
 def directions_paths(run_dir: Path) -> dict[str, str]:
     """The run config's directions files, label → path."""
-    from psm_eval.records import read_config
+    from psm_eval.errors import StoreError
+    from psm_eval.records import CONFIG, read_config
 
-    config = read_config(run_dir)
+    if not (Path(run_dir) / CONFIG).exists():
+        return {}
+    try:
+        config = read_config(run_dir)
+    except StoreError:
+        return {}
     acts = getattr(config, "activations", None)
     return dict(getattr(acts, "directions", {}) or {}) if acts is not None else {}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_eval.score.scorers.registry import get_scorer, scorer_names
-from psm_eval.score.validity.cases import Observation, PlantedRanks, load_cases, observe, run_case
+from psm_eval.score.validity.cases import Observation, PlantedRanks, activation_args, load_cases, observe, run_case
 from psm_eval.score.validity.measure import Row, measure
 from psm_eval.score.validity.stub import JudgeCheck
 
@@ -70,7 +70,8 @@ def _declarations(cases: Sequence[dict[str, Any]], names: Sequence[str]) -> tupl
     experimental: dict[tuple[str, str], bool] = {}
     for name in names:
         info = get_scorer(name)
-        arg_sets = [c.get("args", {}) for c in cases if c["scorer"] == name] or [{}]
+        arg_sets = [activation_args(c) if "activations" in c else c.get("args", {}) for c in cases
+                    if c["scorer"] == name] or [{}]
         for args in arg_sets:
             try:
                 parsed = info.args.model_validate(args)

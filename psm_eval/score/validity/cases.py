@@ -20,6 +20,11 @@ matched in order to the scores a scorer gives one record under one key (ifeval: 
 summary (`summarize`, seed 0): `{"metric", "value", "arm"}` (statistic `mean`) or `{"metric", "value",
 "arm_pair": [a, b]}` (statistic `difference`), optionally `"statistic"` and `"stratum": "by=value"`; a null
 value says the summary must hold no such statistic.
+`activations` (the activation scorer) plants a run's stored activations and its directions files:
+`{"directions": {LABEL: {"hidden": H, "layers": L, "directions": {NAME: {"kind": "axis"|"trait", "vector":
+[[...] × L], "positive_mean": [...], "negative_mean": [...], "default_layer": l}}}}, "not_measurable": {ARM:
+REASON}}`, and each record's `activation` gives its reply mean per layer ([[...] × L]; a record without one
+is not stored).
 Optional: `base_ranks` (token_shift: per reply, the planted rank of each continuation token under the base
 model; `post_ranks`: the same under the post-trained arms' model, else the base ranks), `judge` (`right`,
 `first` or `garbled`: the stub judge that answers this case's judge calls).
@@ -28,6 +33,7 @@ model; `post_ranks`: the same under the post-trained arms' model, else the base 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +46,8 @@ from psm_eval.score.scorers.base import ArmInfo, Score, TaskView
 from psm_eval.score.scorers.registry import ScoringError, build_scorer, get_scorer
 from psm_eval.types import Sample, Turn
 
-__all__ = ["CASES_DIR", "Observation", "load_cases", "run_case", "observe"]
+__all__ = ["CASES_DIR", "Observation", "load_cases", "run_case", "observe", "plant_activations",
+           "activation_args"]
 
 CASES_DIR = Path(__file__).parent / "cases"
 ARMS = ({"name": "base", "render": "transcript:plain"}, {"name": "chat", "render": "chat"})
@@ -104,7 +111,7 @@ def _record(d: dict[str, Any], kind: str, defaults: dict[str, Any]) -> Generatio
     full: dict[str, Any] = {"task": "planted", "task_version": "1", "turn": 0, "repeat": 0, "kind": kind,
                             "status": "ok", "finish": "stop", "gen": None, "continuations": None, "output": None,
                             "logprobs": None, "error": None, "attempts": 1, **defaults,
-                            **{k: v for k, v in d.items() if k != "truth"}}
+                            **{k: v for k, v in d.items() if k not in ("truth", "activation")}}
     full["prompt"] = {**_PROMPT, **(defaults.get("prompt") or {}), **(d.get("prompt") or {})}
     full.setdefault("key", f"planted/{full['sample_id']}/{full['arm']}/t{full['turn']}/r{full['repeat']}")
     if full["status"] != "ok":
@@ -130,15 +137,96 @@ def expand(case: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
 def run_case(case: dict[str, Any], judge: Any = None, model_for: Callable[[str], Any] | None = None
              ) -> list[Score]:
     """The scorer's scores on a case (named and versioned as the stage names them)."""
-    info, _, scorer = build_scorer(case["scorer"], case.get("args", {}), f"planted case '{case.get('name')}'")
+    if "activations" in case:
+        with tempfile.TemporaryDirectory(prefix="psm-planted-") as tmp:
+            return _run_case(case, judge, model_for, Path(tmp))
+    return _run_case(case, judge, model_for, None)
+
+
+def _run_case(case: dict[str, Any], judge: Any, model_for: Callable[[str], Any] | None,
+              run_dir: Path | None) -> list[Score]:
+    args = dict(case.get("args", {}))
+    if run_dir is not None:
+        args.update(plant_activations(case, run_dir))
+    info, _, scorer = build_scorer(case["scorer"], args, f"planted case '{case.get('name')}'")
     spec = _spec(case)
     kind = "loglikelihood" if spec.kind == "multiple_choice" else "generate"
     samples, records = expand(case)
     arms = tuple(ArmInfo(a["name"], ModelSpec("planted"), a["render"], a.get("system"))
                  for a in case.get("arms", ARMS))
     view = TaskView(spec=spec, samples={s["id"]: _sample(s) for s in samples}, arms=arms, judge=judge,
-                    records=tuple(_record(r, kind, case.get("defaults", {})) for r in records), model_for=model_for)
+                    records=tuple(_record(r, kind, case.get("defaults", {})) for r in records), model_for=model_for,
+                    run_dir=run_dir)
     return [s.model_copy(update={"scorer": info.name, "scorer_version": info.version}) for s in scorer(view)]
+
+
+def activation_args(case: dict[str, Any]) -> dict[str, Any]:
+    """The activation scorer's arguments a case's planted directions declare (no files written)."""
+    names: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    for label, spec in case.get("activations", {}).get("directions", {}).items():
+        own = {n: d.get("kind", "trait") for n, d in spec["directions"].items()}
+        names[label] = sorted(own, key=lambda n: (own[n] != "axis", n))
+        kinds.update({f"{n}_{label}": k for n, k in own.items()})
+    return {**case.get("args", {}), "directions": names, "kinds": kinds,
+            "rollout": case.get("task", {}).get("mode") == "rollout"}
+
+
+def plant_activations(case: dict[str, Any], run_dir: Path, task: str = "planted",
+                      records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write a case's planted directions files and activation store under `run_dir`; return the activation
+    scorer's arguments for them."""
+    import numpy as np
+
+    from psm_eval.activations.directions import DirectionInfo, Provenance, write_directions
+    from psm_eval.activations.store import PartWriter, arm_folder, write_index
+    from psm_eval.records.activations import ActivationIndex, ArmActivations
+
+    planted = case["activations"]
+    names: dict[str, list[str]] = {}
+    files: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    shape = (0, 0)
+    for label, spec in planted["directions"].items():
+        layers, hidden = int(spec["layers"]), int(spec["hidden"])
+        shape = (layers, hidden)
+        infos = {n: DirectionInfo(positive=["assistant"], negative=["other"], kind=d.get("kind", "trait"),
+                                  default_layer=d["default_layer"], positive_mean=d["positive_mean"],
+                                  negative_mean=d["negative_mean"], separation=[1.0] * layers)
+                 for n, d in spec["directions"].items()}
+        path = run_dir / f"{label}.safetensors"
+        write_directions(path, Provenance(model="planted", fingerprint={}, layers=layers, hidden=hidden,
+                                          personas={}, questions={"ids": []}, directions=infos),
+                         {n: np.asarray(d["vector"], dtype=np.float32) for n, d in spec["directions"].items()})
+        files[label] = str(path)
+        names[label] = sorted(infos, key=lambda n: (infos[n].kind != "axis", n))
+        kinds.update({f"{n}_{label}": infos[n].kind for n in infos})
+    if records is None:
+        _, records = expand(case)
+    arms: dict[str, ArmActivations] = {}
+    by_arm: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_arm.setdefault(r.get("arm", "chat"), []).append(r)
+    layers, hidden = shape
+    for arm, rows in by_arm.items():
+        if arm in planted.get("not_measurable", {}):
+            arms[arm] = ArmActivations(status="not_measurable", reason=planted["not_measurable"][arm],
+                                       model_type="local-chat-completions")
+            continue
+        writer = PartWriter(arm_folder(run_dir, arm), layers=layers, hidden=hidden)
+        n = 0
+        for r in rows:
+            if "activation" in r:
+                key = f"{task}/{r['sample_id']}/{arm}/t{r.get('turn', 0)}/r{r.get('repeat', 0)}"
+                v = np.asarray(r["activation"], dtype=np.float32)
+                writer.add(key, v, v, 1)
+                n += 1
+        writer.flush()
+        arms[arm] = ArmActivations(status="measured", model_type="hf", layers=layers, hidden=hidden,
+                                   parts=writer.written, n_records=n, complete=True)
+    write_index(run_dir, ActivationIndex(arms=arms))
+    return {"directions": names, "files": files, "kinds": kinds,
+            "rollout": case.get("task", {}).get("mode") == "rollout"}
 
 
 def _key_of(metric: str) -> tuple[str, str | None]:
