@@ -44,11 +44,11 @@ def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), s
         default = default_config()
         data["tasks"] = default["tasks"]
         data.setdefault("predictions", default["predictions"])
-        if "arms" not in data:  # the organism's own directions go with the organism's arms
-            data.setdefault("activations", default["activations"])
     if "arms" not in data:
         data["arms"] = default_arms()
         _check_organism(data["arms"])
+        # the organism's own directions go with the organism's arms
+        data["activations"] = {**default_config()["activations"], **(data.get("activations") or {})}
     for key, value in (("limit", limit), ("seed", seed), ("out", out), ("cache", cache), ("cache_dir", cache_dir),
                        ("max_error_rate", max_error_rate)):
         if value is not None:

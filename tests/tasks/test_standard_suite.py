@@ -185,6 +185,20 @@ def test_a_run_yaml_names_a_suite(tmp_path: Path, monkeypatch):
     assert config.tasks == ["organism-facts", *STANDARD]
 
 
+def _activation_args(mode: str) -> dict:
+    """The activation scorer's arguments for the default run's directions files, as the scoring stage makes them."""
+    from psm_eval.activations.directions import read_directions
+    from psm_eval.run.config import default_config
+    from psm_eval.score.scorers.activation import metric_name
+
+    names, kinds = {}, {}
+    for label, path in default_config()["activations"]["directions"].items():
+        infos = read_directions(path).provenance.directions
+        names[label] = sorted(infos, key=lambda n: (infos[n].kind != "axis", n))
+        kinds.update({metric_name(n, label): infos[n].kind for n in infos})
+    return {"directions": names, "kinds": kinds, "rollout": mode == "rollout"}
+
+
 @pytest.mark.parametrize("suite", ["organism", "standard"])
 def test_shipped_predictions_name_tasks_scorers_and_metrics_the_suite_has(suite: str) -> None:
     """A typo in a declared endpoint would only show as "not evaluated" after a full run: checked here."""
@@ -199,6 +213,8 @@ def test_shipped_predictions_name_tasks_scorers_and_metrics_the_suite_has(suite:
             spec = load_task(TASKS / e.task).spec
             args = {(r if isinstance(r, str) else r.name): a for r, a in
                     ((s, {} if isinstance(s, str) else s.args) for s in spec.scorers)}
+            if e.scorer == "activation":  # a run-level scorer: its metrics come from the default run's directions
+                args["activation"] = _activation_args(spec.mode)
             assert e.scorer in args, (prediction.id, e.task, e.scorer)
             info = get_scorer(e.scorer)
             metrics = {m.metric: m for m in info.declarations(info.args.model_validate(args[e.scorer]))}
