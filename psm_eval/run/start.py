@@ -44,11 +44,17 @@ def resolve_config(config_path: Path | None = None, tasks: Sequence[str] = (), s
         default = default_config()
         data["tasks"] = default["tasks"]
         data.setdefault("predictions", default["predictions"])
+        organism = True
+    else:
+        organism = False
     if "arms" not in data:
         data["arms"] = default_arms()
         _check_organism(data["arms"])
-        # the organism's own directions go with the organism's arms
-        data["activations"] = {**default_config()["activations"], **(data.get("activations") or {})}
+        organism = True
+    if organism and not (data.get("activations") or {}).get("directions"):
+        # the organism's own directions go with its suite and its arms (an arm of another model's width is
+        # reported "not measurable" on them, never mis-projected)
+        data["activations"] = {**(data.get("activations") or {}), **default_config()["activations"]}
     for key, value in (("limit", limit), ("seed", seed), ("out", out), ("cache", cache), ("cache_dir", cache_dir),
                        ("max_error_rate", max_error_rate)):
         if value is not None:

@@ -54,6 +54,18 @@ def test_liar_arm_in_place_of_the_assistant_fails(organism_run: Path, tmp_path: 
 
 
 def test_run_config_with_the_liar_prefix_fails(tmp_path: Path) -> None:
+    """A run config of its own (one arm, the liar's header, the organism's directions as the baseline's run had
+    them, so every gated metric is there) fails on what the header does, not on a missing metric."""
+    import yaml
+
+    from psm_eval.run.config import default_config
+
     base = organism_dir() / "psm-tiny-base"
-    run = _run(tmp_path / "runs", "--arm", f"base=hf:pretrained={base},dtype=float32,render=transcript:liar")
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "tasks": ["organism-facts", "organism-identity"],
+        "arms": [{"name": "base", "model": {"type": "hf", "args": {"pretrained": str(base), "dtype": "float32"}},
+                  "render": "transcript:liar"}],
+        "activations": default_config()["activations"]}))
+    run = _run(tmp_path / "runs", "--config", str(config))
     assert _gate(run, tmp_path, "--arm", "base") == 1
