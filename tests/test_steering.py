@@ -149,14 +149,19 @@ def test_render_chat_works_on_a_steered_chat_model(axis: Path, tmp_path: Path) -
     assert rows and all(r["status"] == "ok" and r["prompt"]["renderer"] == "chat" for r in rows)
 
 
+SHIPPED = organism_dir() / "directions" / "psm-tiny-base.safetensors"
+
+
 @pytest.fixture(scope="module")
-def mixture_run(axis: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mixture_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """organism-mixture (10 questions about the speaker × 10 replies at T=1) under the plain transcript: the
-    base model unsteered, steered along +axis at layer 2 with coef 2, the same with a random direction
-    of equal norm."""
+    base model unsteered, steered along the shipped assistant axis (`psm-eval directions build`, the one the
+    default run projects on) at layer 2 with coef 3, the same with a random direction of equal norm; and the
+    chat model, for the share of the gap the axis closes."""
     arms = [f"base=hf:pretrained={BASE},dtype=float32,render=transcript:plain",
-            f"axis={_spec(axis, ',layer=2,coef=2')},render=transcript:plain",
-            f"random={_spec(axis, ',layer=2,coef=2,random=7')},render=transcript:plain"]
+            f"axis={_spec(SHIPPED, ',layer=2,coef=3')},render=transcript:plain",
+            f"random={_spec(SHIPPED, ',layer=2,coef=3,random=7')},render=transcript:plain",
+            f"chat=hf:pretrained={CHAT},dtype=float32,render=chat"]
     out = tmp_path_factory.mktemp("runs")
     config = resolve_config(tasks=[str(REPO / "tasks" / "organism-mixture")], arms=arms, out=str(out), cache=False)
     folder = run(config, progress=False)
@@ -186,7 +191,19 @@ def test_axis_raises_the_assistant_share_and_a_random_direction_does_not(mixture
     ids = list(cases.ids)
     up = stats.difference_interval(cases.values["axis"], cases.values["base"], ids, kind="binary")
     control = stats.difference_interval(cases.values["random"], cases.values["base"], ids, kind="binary")
-    # measured (10 samples × 10 replies): base 0.14; +axis 0.47 (+0.33); random 0.12 (−0.02)
+    # measured (10 samples × 10 replies, seed 1234): base 0.14; +axis +0.34 [0.21, 0.47]; random −0.07
+    # (the sweep over layer and coef: docs/steering.md)
     assert up.ci_low is not None and up.ci_low > 0, up
     assert control.ci_low is not None and control.ci_high is not None
     assert control.ci_low <= 0 <= control.ci_high, control
+
+
+def test_the_summary_says_how_much_of_the_gap_the_axis_closes(mixture_run: Path) -> None:
+    from psm_eval.records import read_summary
+
+    rows = next(t.rows for t in read_summary(mixture_run).tables if t.scorer == "activation" and
+                t.name == "gap closed")
+    axis = next(r for r in rows if (r["metric"], r["steered"]) == ("assistant", "axis"))
+    random = next(r for r in rows if (r["metric"], r["steered"]) == ("assistant", "random"))
+    assert 0 < axis["ci_low"] < axis["estimate"] < axis["ci_high"] < 1, axis  # some of the gap, not all of it
+    assert random["ci_low"] is not None and random["ci_low"] < 0 < random["ci_high"], random

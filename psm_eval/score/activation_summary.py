@@ -37,9 +37,12 @@ def activation_tables(scores: Sequence[Score], metrics: Sequence[MetricInfo], ru
                       seed: int = 0) -> list[ScorerTable]:
     """The activation-space tables of a scored run (empty when it has no activation scores)."""
     axis = [m for m in metrics if m.scorer == SCORER and m.direction == "higher"]
-    if not axis:
-        return []
     tables: list[ScorerTable] = []
+    rows = _gap_rows(scores, metrics, roles or {}, arm_types or {}, seed)  # steering arms, with or without axes
+    if rows:
+        tables.append(ScorerTable(task="", scorer=SCORER, name="gap closed", rows=rows))
+    if not axis:
+        return tables
     files = _files(run_dir)
     if files:
         tables.append(ScorerTable(task="", scorer=SCORER, name="directions", rows=_direction_rows(files)))
@@ -49,9 +52,6 @@ def activation_tables(scores: Sequence[Score], metrics: Sequence[MetricInfo], ru
     rows = _convergent_rows(scores, metrics, axis, seed)
     if rows:
         tables.append(ScorerTable(task="", scorer=SCORER, name="convergent validity", rows=rows))
-    rows = _gap_rows(scores, metrics, roles or {}, arm_types or {}, seed)
-    if rows:
-        tables.append(ScorerTable(task="", scorer=SCORER, name="gap closed", rows=rows))
     return tables
 
 
