@@ -145,6 +145,9 @@ def _activation_charts(t: ReportTables) -> list[Markup]:
     """Each arm's position on each axis metric (per task), and the axes' cosine by layer."""
     out = []
     positions = t.activation.get("positions", [])
+    labels = [r["label"] for r in t.activation.get("directions", [])]
+    frame = f"axis_{labels[0]}" if labels else None  # the first directions file is the frame the chart reads
+    positions = [p for p in positions if frame is None or p["metric"] == frame] or positions
     keys = list(dict.fromkeys((p["task"], p["metric"]) for p in positions))
     by = {(p["task"], p["metric"], p["arm"]): p for p in positions}
     groups = [(f"{task} · {metric}", [(a, by[(task, metric, a)]["estimate"], by[(task, metric, a)]["ci_low"],
@@ -159,7 +162,8 @@ def _activation_charts(t: ReportTables) -> list[Markup]:
                                                                    r["ci_high"]))
     if cosines:
         out.append(charts.line_chart("Is the axis shared? Cosine of the two models' axes by layer (95% CI over "
-                                     "questions)", dict(cosines), list(cosines), x_title="layer"))
+                                     "questions)", dict(cosines), list(cosines), x_title="layer",
+                                     y_title="cosine (95% CI)"))
     return out
 
 
