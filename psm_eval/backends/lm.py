@@ -53,9 +53,12 @@ DEFAULT_HF_BATCH = 16
 # that ignores max_tokens sent 50 MB replies that became a 105 MB report; 1 M characters is ~250 000
 # tokens, past any max_gen_toks psm_eval allows (32 768), so an honest reply is never cut.
 MAX_REPLY_CHARS = 1_000_000
-# API types whose payload accepts a per-request `seed` through the generation kwargs
+# Types that take a per-request `seed` through the generation kwargs (API payloads; vLLM's SamplingParams)
 SEEDED_TYPES = frozenset({"local-completions", "local-chat-completions", "openai-completions",
-                          "openai-chat-completions"})
+                          "openai-chat-completions", "vllm"})
+# Requests per call to an in-process vLLM model: a whole wave up to this many, so continuous batching stays
+# full (32 at a time left it idle at every chunk's tail); bounded so one call's loss on a crash stays bounded.
+VLLM_WINDOW = 4096
 
 
 def model_types() -> list[str]:
@@ -99,10 +102,11 @@ class LMBackend:
         self.info = self.probe.info
         self.tokenizer = self.probe.tokenizer
         concurrency = max(1, int(spec.args.get("num_concurrent", 1))) if self.is_api else 1
-        # hf models sample with a generator per request (sampling.py). API servers are sent each request's
-        # seed but nothing shows they honour it, and other local types seed per batch: no identity claimed.
+        # hf models sample with a generator per request (sampling.py). API servers and vLLM are sent each
+        # request's seed, but a server may ignore it and vLLM's logits move with the batch; other local types
+        # seed per batch: no identity claimed.
         self.capabilities = Capabilities(concurrency=concurrency, per_request_seed=spec.type in HF_TYPES,
-                                         remote=self.is_api)
+                                         remote=self.is_api, window=VLLM_WINDOW if spec.type == "vllm" else None)
         self._lm = lm
         self.load_seconds = 0.0
         """Time spent creating the lm-eval model (the runner's throughput leaves it out)."""
@@ -213,11 +217,13 @@ class LMBackend:
 
     def _generate_batch(self, batch: list[GenRequest]) -> list[Outcome]:
         """Local requests, one call per set of settings; on error, one by one. Sampled requests of an
-        `hf` model draw from their own seeds (`sampling.py`); other local types seed each call from its
-        requests' seeds, so only the same batch draws the same replies."""
+        `hf` model draw from their own seeds (`sampling.py`), vLLM's are sent theirs; other local types seed
+        each call from its requests' seeds, so only the same batch draws the same replies."""
         groups: dict[str, list[int]] = {}
-        for i, r in enumerate(batch):
-            groups.setdefault(json.dumps([self._gen_kwargs(r), r.look_past], sort_keys=True), []).append(i)
+        for i, r in enumerate(batch):  # vLLM takes sampling settings per request: its window is one call
+            vllm = self.spec.type == "vllm"
+            settings = "" if vllm else json.dumps([self._gen_kwargs(r), r.look_past], sort_keys=True)
+            groups.setdefault(settings, []).append(i)
         out: list[Outcome] = [Outcome.failure("backend_error", "not run")] * len(batch)
         for idx in groups.values():
             try:

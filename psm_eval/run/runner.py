@@ -291,8 +291,10 @@ def _run_arm(ctx: _Arm, waves: list[list[Job]], progress: bool) -> None:
     """Generate an arm's missing records."""
     todo = sum(1 for wave in waves for job in wave if job.key not in ctx.done)
     ctx.bar = tqdm(total=todo, desc=f"arm {ctx.arm.name}", unit="req", disable=not progress, leave=True)
-    # concurrent API arms get chunks long enough to keep every worker busy between syncs
-    ctx.chunk = max(CHUNK, 4 * ctx.backend.capabilities.concurrency)
+    # a continuously batching engine asks for its own window; concurrent API arms get chunks long enough to
+    # keep every worker busy between syncs
+    caps = ctx.backend.capabilities
+    ctx.chunk = caps.window or max(CHUNK, 4 * caps.concurrency)
     try:
         for wave in waves:
             _run_wave(ctx, wave)
