@@ -30,15 +30,20 @@ def psm_run(tasks: list[str], out: Path) -> tuple[float, Path]:
 
 
 def direct_run(run_dir: Path) -> float:
-    """The same requests straight to HFLM: one model per arm, all its requests in one call per kind."""
+    """The same requests straight to HFLM: each model loaded once (consecutive arms of one model share it, as
+    psm-eval's do), all of an arm's requests in one call per kind."""
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
     config = json.loads((run_dir / "config.json").read_text())
     records = [json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()]
     start = time.perf_counter()
+    lm, loaded = None, None
     for arm in config["arms"]:
-        lm = HFLM(pretrained=arm["model"]["args"]["pretrained"], dtype="float32", batch_size=16, device="cpu")
+        if arm["model"]["args"]["pretrained"] != loaded:
+            del lm
+            loaded = arm["model"]["args"]["pretrained"]
+            lm = HFLM(pretrained=loaded, dtype="float32", batch_size=16, device="cpu")
         mine = [r for r in records if r["arm"] == arm["name"] and r["status"] == "ok"]
         gen = [Instance("generate_until", {}, (r["prompt"]["text"], {
                    "until": r["gen"]["until"], "max_gen_toks": r["gen"]["max_gen_toks"],
@@ -50,7 +55,7 @@ def direct_run(run_dir: Path) -> float:
             lm.generate_until(gen, disable_tqdm=True)
         if ll:
             lm.loglikelihood(ll, disable_tqdm=True)
-        del lm
+    del lm
     return time.perf_counter() - start
 
 
