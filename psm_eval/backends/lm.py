@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -111,6 +112,8 @@ class LMBackend:
         self.load_seconds = 0.0
         """Time spent creating the lm-eval model (the runner's throughput leaves it out)."""
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
+        self._lengths: dict[str, int] = {}
+        """Prompt text → its tokens, as precheck counted them for the call in progress (not encoded twice)."""
 
     @classmethod
     def create(cls, spec: ModelSpec, retries: int = 3) -> LMBackend:
@@ -164,6 +167,7 @@ class LMBackend:
         if self.tokenizer is None or text is None:
             return None
         ids = self.probe.encode(text)
+        self._lengths[text] = len(ids)
         n_bos = 0
         while n_bos < len(ids) and ids[n_bos] == self.tokenizer.bos_token_id:
             n_bos += 1
@@ -178,6 +182,7 @@ class LMBackend:
     # ---- generate ------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Outcome]:
+        self._lengths = {}
         out: list[Outcome | None] = [self.precheck(r.prompt.text, r.prompt.messages, r.max_gen_toks) for r in requests]
         ready = [i for i, o in enumerate(out) if o is None]
         if not self.is_api:  # local models: greedy and sampled requests each in batches
@@ -254,7 +259,11 @@ class LMBackend:
         from psm_eval.backends.hf import generate
 
         size = self.lm.batch_size if isinstance(self.lm.batch_size, int) else DEFAULT_HF_BATCH
-        order = sorted(range(len(group)), key=lambda i: -len(self.probe.encode(group[i].prompt.text or "")))
+        def tokens(text: str) -> int:
+            known = self._lengths.get(text)
+            return known if known is not None else len(self.probe.encode(text))
+
+        order = sorted(range(len(group)), key=lambda i: -tokens(group[i].prompt.text or ""))
         replies: list[Any] = [None] * len(group)
         for start in range(0, len(order), size):
             rows = order[start:start + size]
@@ -302,6 +311,7 @@ class LMBackend:
         if not self.info.supports_loglikelihood:
             return [Outcome.failure("unsupported", f"{self.spec.type} cannot score continuations (no loglikelihood)")
                     for _ in requests]
+        self._lengths = {}
         out: list[Outcome | None] = []
         for r in requests:
             longest = max((self.probe.count(c) for c in r.continuations), default=0) if self.tokenizer else 0
@@ -381,7 +391,13 @@ class LMBackend:
         return None if entry is None else {k: v for k, v in entry.items() if k != "created"}
 
     def close(self) -> None:
-        """Drop the model so the next arm has the memory (collecting only if one was loaded)."""
+        """Drop the model so the next arm has the memory. Dropping the last reference frees it; a full
+        collection (~0.3 s once torch is loaded) runs only where a reference cycle still holds it."""
         if self._lm is not None:
+            try:
+                alive: Any = weakref.ref(self._lm)
+            except TypeError:  # not weak-referenceable: collect to be sure
+                alive = lambda: True  # noqa: E731
             self._lm = None
-            gc.collect()
+            if alive() is not None:
+                gc.collect()
