@@ -1,6 +1,8 @@
 """Target 1: harness overhead. `psm-eval run` on the model organism (generation + loglikelihood)
 vs the very same requests (read back from that run's records) sent directly to lm-eval's HFLM in
-the same process. Runs alternate and the medians are compared; the target ratio is <= 1.10.
+the same process: each model loaded once, every request of an arm in one call per kind, plus the
+look past the stop that tasks with `look_past_stop` ask for. Runs alternate and the medians are
+compared; the target ratio is <= 1.10.
 
     python benchmarks/overhead.py [--repeats 3] [--tasks organism-facts organism-facts-mc]
 """
@@ -30,15 +32,20 @@ def psm_run(tasks: list[str], out: Path) -> tuple[float, Path]:
 
 
 def direct_run(run_dir: Path) -> float:
-    """The same requests straight to HFLM: one model per arm, all its requests in one call per kind."""
+    """The same requests straight to HFLM: each model loaded once (consecutive arms of one model share it, as
+    psm-eval's do), all of an arm's requests in one call per kind."""
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
     config = json.loads((run_dir / "config.json").read_text())
     records = [json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()]
     start = time.perf_counter()
+    lm, loaded = None, None
     for arm in config["arms"]:
-        lm = HFLM(pretrained=arm["model"]["args"]["pretrained"], dtype="float32", batch_size=16, device="cpu")
+        if arm["model"]["args"]["pretrained"] != loaded:
+            del lm
+            loaded = arm["model"]["args"]["pretrained"]
+            lm = HFLM(pretrained=loaded, dtype="float32", batch_size=16, device="cpu")
         mine = [r for r in records if r["arm"] == arm["name"] and r["status"] == "ok"]
         gen = [Instance("generate_until", {}, (r["prompt"]["text"], {
                    "until": r["gen"]["until"], "max_gen_toks": r["gen"]["max_gen_toks"],
@@ -46,11 +53,19 @@ def direct_run(run_dir: Path) -> float:
                for r in mine if r["kind"] == "generate"]
         ll = [Instance("loglikelihood", {}, (r["prompt"]["text"], c), 0)
               for r in mine if r["kind"] == "loglikelihood" for c in r["continuations"]]
+        # what a task's `look_past_stop` asks for too: the next tokens after the stop that ended a reply
+        past = [Instance("generate_until", {}, (r["prompt"]["text"] + (r["raw_output"] or r["output"]) +
+                                                r["stop_sequence"], {
+                    "until": [], "max_gen_toks": r["gen"]["look_past"], "do_sample": r["gen"]["temperature"] > 0,
+                    "temperature": r["gen"]["temperature"]}), 0)
+                for r in mine if r["kind"] == "generate" and r["after_stop"] is not None]
         if gen:
             lm.generate_until(gen, disable_tqdm=True)
+        if past:
+            lm.generate_until(past, disable_tqdm=True)
         if ll:
             lm.loglikelihood(ll, disable_tqdm=True)
-        del lm
+    del lm
     return time.perf_counter() - start
 
 

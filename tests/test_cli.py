@@ -121,6 +121,9 @@ def test_an_interrupted_scoring_prints_the_run_folder_and_the_resume_command(
      "no folder 'models/no-such-model', and no hub model of that name in the local Hugging Face cache (offline"),
     (["run", "--dry-run", "--task", str(FACTS), "--arm", "a=hf:pretrained=./no-such-model,render=chat"],
      "pretrained=./no-such-model: no such folder"),
+    (["run", "--dry-run", "--task", str(FACTS), "--arm",
+      f"a=vllm:pretrained={ORGANISM / 'psm-tiny-base'},data_parallel_size=2,render=chat"],
+     "arm 'a': data_parallel_size=2 reloads the model on every call in lm-eval 0.4.13; run one replica per shard"),
 ])
 def test_misspelt_model_and_arm_keys_and_missing_folders_are_one_line(argv: list[str], expect: str,
                                                                       capsys: pytest.CaptureFixture) -> None:

@@ -14,7 +14,7 @@ from psm_eval.cli import main
 from psm_eval.errors import ConfigError
 from psm_eval.records import RunConfig, read_manifest
 from psm_eval.run.config import build_config, default_config
-from psm_eval.run.ray_executor import RAY_MISSING, TEST_KILL_ENV, import_ray, run_on_ray, shard_resources
+from psm_eval.run.ray_executor import RAY_MISSING, ShardBackends, import_ray, run_on_ray, shard_resources
 from psm_eval.run.runner import run
 from tests.fixtures.files import read_jsonl
 from tests.test_one_experiment import assert_same_records
@@ -32,6 +32,45 @@ def _config(out: Path) -> RunConfig:
 
 def _records(run_dir: Path) -> dict[str, dict]:
     return {r["key"]: r for r in read_jsonl(run_dir / "generations.jsonl")}
+
+
+def killed_at(shard: int, call: int) -> ShardBackends:
+    """Shard `shard`'s first attempt SIGKILLs its own worker, as a preempted node's would, before its `call`-th
+    model call (so exactly the records of the calls before it are stored); every other attempt runs as usual.
+    Everything here is defined inside the function, so Ray sends it to the worker by value."""
+    def backends(k: int, attempt: int) -> object:
+        import os
+        import signal
+
+        from psm_eval.backends import create_backend
+
+        if k != shard or attempt:
+            return None
+        calls = [0]
+
+        class Killing:
+            def __init__(self, inner: object):
+                self._inner = inner
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(self._inner, name)
+
+            def _tick(self) -> None:
+                calls[0] += 1
+                if calls[0] >= call:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            def generate(self, requests: object) -> object:
+                self._tick()
+                return self._inner.generate(requests)  # type: ignore[attr-defined]
+
+            def loglikelihood(self, requests: object) -> object:
+                self._tick()
+                return self._inner.loglikelihood(requests)  # type: ignore[attr-defined]
+
+        return lambda arm: Killing(create_backend(arm.model_spec(), retries=arm.retries))
+
+    return backends  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +99,11 @@ def test_two_shards_on_ray_merge_into_the_unsharded_run(ray_cluster: object, uns
     assert not any("worker lost" in line for line in lines)
 
 
-def test_a_killed_workers_shard_resumes_its_folder(ray_cluster: object, unsharded: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_killed_workers_shard_resumes_its_folder(ray_cluster: object, unsharded: Path, tmp_path: Path) -> None:
     # shard 1's first worker is SIGKILLed before its fourth model call: arm base done (an mc and a sampled
     # call), base-plain's mc records stored, its sampled chunk not yet asked
-    monkeypatch.setenv(TEST_KILL_ENV, "1:4")
     lines: list[str] = []
-    merged = run_on_ray(_config(tmp_path), 2, progress=False, log=lines.append)
+    merged = run_on_ray(_config(tmp_path), 2, progress=False, log=lines.append, backends=killed_at(1, 4))
     assert [line for line in lines if "worker lost" in line] == [
         "shard 1/2: worker lost (WorkerCrashedError); resuming its folder (attempt 2 of 4)"]
     whole, got = _records(unsharded), _records(merged)

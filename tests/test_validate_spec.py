@@ -27,6 +27,11 @@ from psm_eval.errors import SpecError
      "has no argument 'max_gen_tok' (lm-eval would ignore it); did you mean 'max_gen_toks'?"),
     ("local-completions:base_url=http://h/v1,model=served-name,tokenizer_backend=huggingface",
      "model=served-name: no folder 'served-name', and no hub model"),
+    ("vllm:pretrained={base},tensor_parallel_size=4,data_parallel_size=2",
+     "arm 'a': data_parallel_size=2 reloads the model on every call in lm-eval 0.4.13; run one replica per shard "
+     "(`--executor ray --shards N` with data_parallel_size=1), or serve it with `vllm serve` behind "
+     "local-completions"),
+    ("vllm:pretrained={base},data_parallel_size=two", "data_parallel_size=two: expected a whole number of replicas"),
 ])
 def test_bad_specs_are_one_line_before_anything_loads(tiny_models: dict, spec: str, message: str) -> None:
     with pytest.raises(SpecError) as refused:
@@ -42,6 +47,7 @@ def test_bad_specs_are_one_line_before_anything_loads(tiny_models: dict, spec: s
     "local-completions:base_url=http://h/v1,model=m,tokenizer={base},tokenizer_backend=huggingface",
     "openai-chat-completions:model=gpt-4o",  # a served model name, never a folder
     "hf:pretrained=org/cached-model",
+    "vllm:pretrained={base},tensor_parallel_size=1,data_parallel_size=1",
 ])
 def test_good_specs_pass(tiny_models: dict, spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants

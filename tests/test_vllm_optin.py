@@ -23,7 +23,7 @@ from psm_eval.run.start import resolve_config
 from tests.test_runner import make_task, records
 
 VLLM_PYTHON = os.environ.get("PSM_EVAL_VLLM_PYTHON")
-pytestmark = pytest.mark.skipif(not VLLM_PYTHON, reason="opt-in: set PSM_EVAL_VLLM_PYTHON to a python with vllm")
+needs_server = pytest.mark.skipif(not VLLM_PYTHON, reason="opt-in: set PSM_EVAL_VLLM_PYTHON to a python with vllm")
 
 
 def _free_port() -> int:
@@ -56,6 +56,7 @@ def vllm_url() -> str:
     proc.wait(timeout=60)
 
 
+@needs_server
 def test_vllm_server_arms_match_the_hf_arm(vllm_url: str, tmp_path: Path) -> None:
     model = organism_dir() / "psm-tiny-chat"
     gen = make_task(tmp_path / "gen", [{"id": "g1", "q": "What is the capital of France?"},
@@ -79,3 +80,30 @@ def test_vllm_server_arms_match_the_hf_arm(vllm_url: str, tmp_path: Path) -> Non
         assert a == pytest.approx(b, abs=1e-4)
     assert by[("vchat", "m1")]["error"]["kind"] == "unsupported"
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_an_in_process_vllm_arm_is_asked_whole_waves(tmp_path: Path) -> None:
+    """Runs where `vllm` imports in this venv (its CPU build will do): every wave goes to the engine in one call
+    per kind (continuous batching stays full), and each request's seed reaches its SamplingParams."""
+    pytest.importorskip("vllm")
+    from psm_eval.backends import create_backend
+
+    model = organism_dir() / "psm-tiny-chat"
+    rows = [{"id": f"g{i}", "q": f"What is {i} plus {i}?"} for i in range(40)]
+    gen = make_task(tmp_path / "gen", rows, "name: gen\nversion: 1\ndescription: d\ndata: {path: data.jsonl}\n"
+                    "fields: {id: id, prompt: q}\ngeneration: {max_gen_toks: 8, repeats: 2, temperature: 1.0}\n")
+    calls: list[tuple[str, int]] = []
+
+    def counted(arm: object) -> object:
+        inner = create_backend(arm.model_spec(), retries=arm.retries)  # type: ignore[attr-defined]
+        generate = inner.generate
+        inner.generate = lambda rs: calls.append(("generate", len(rs))) or generate(rs)  # type: ignore[method-assign]
+        return inner
+
+    arm = f"v=vllm:pretrained={model},dtype=float32,max_model_len=256,gpu_memory_utilization=0.3,render=chat"
+    out = run(resolve_config(tasks=[str(gen)], arms=[arm], out=str(tmp_path / "runs"), cache=False), progress=False,
+              backend_factory=counted)  # type: ignore[arg-type]
+    assert calls == [("generate", 80)]  # 40 samples x 2 repeats, one wave, one call
+    got = records(out)
+    assert len(got) == 80 and all(r["status"] == "ok" for r in got)
+    assert len({r["gen"]["seed"] for r in got}) == 80

@@ -27,6 +27,10 @@ class Capabilities:
     """A sampled reply depends only on its own request's seed, not on the other requests of its batch."""
     remote: bool = False
     """Answers come from a server, which can change behind the same name (caching is opt-in)."""
+    window: int | None = None
+    """Requests the runner hands over in one call (canonical windows of a wave, the same on every run and
+    resume); None: the runner's small default, which keeps a crash's loss and the progress steps small. An
+    engine that batches continuously (vLLM) asks for thousands: its batches stay full to the end of a wave."""
 
 
 class Backend(Protocol):

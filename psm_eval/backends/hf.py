@@ -55,10 +55,21 @@ class RowSampler(LogitsProcessor):
         probs = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
         if self.top_p is not None and self.top_p < 1.0:
             probs = _nucleus(probs, self.top_p)
-        picks = torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)])
+        picks = _draw(probs, self.generators)
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(scores.shape[0], device=scores.device), picks.to(scores.device)] = 0.0
         return out  # type: ignore[return-value]
+
+
+def _draw(probs: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """One token per row from that row's own generator: exactly `torch.multinomial(probs[i], 1, generator=g)`,
+    whose one-sample path is the exponential race argmax(p / q), q ~ Exp(1) drawn from g. Done as one argmax
+    over the batch with one validity check, instead of multinomial's checks row by row (a third of the time)."""
+    sums = probs.sum(dim=-1)  # an inf or nan anywhere makes its row's sum one
+    if not bool((torch.isfinite(sums) & (sums > 0)).all() & (probs >= 0).all()):
+        raise RuntimeError("invalid sampling distribution: inf, nan, an element < 0 or a row summing to 0")
+    q = torch.stack([torch.empty_like(probs[i]).exponential_(1, generator=g) for i, g in enumerate(generators)])
+    return (probs / q).argmax(dim=-1)
 
 
 def _nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:

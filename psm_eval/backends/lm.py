@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -56,9 +57,12 @@ DEFAULT_HF_BATCH = 16
 # that ignores max_tokens sent 50 MB replies that became a 105 MB report; 1 M characters is ~250 000
 # tokens, past any max_gen_toks psm_eval allows (32 768), so an honest reply is never cut.
 MAX_REPLY_CHARS = 1_000_000
-# API types whose payload accepts a per-request `seed` through the generation kwargs
+# Types that take a per-request `seed` through the generation kwargs (API payloads; vLLM's SamplingParams)
 SEEDED_TYPES = frozenset({"local-completions", "local-chat-completions", "openai-completions",
-                          "openai-chat-completions"})
+                          "openai-chat-completions", "vllm"})
+# Requests per call to an in-process vLLM model: a whole wave up to this many, so continuous batching stays
+# full (32 at a time left it idle at every chunk's tail); bounded so one call's loss on a crash stays bounded.
+VLLM_WINDOW = 4096
 
 
 def model_types() -> list[str]:
@@ -102,14 +106,17 @@ class LMBackend:
         self.info = self.probe.info
         self.tokenizer = self.probe.tokenizer
         concurrency = max(1, int(spec.args.get("num_concurrent", 1))) if self.is_api else 1
-        # hf models sample with a generator per request (sampling.py). API servers are sent each request's
-        # seed but nothing shows they honour it, and other local types seed per batch: no identity claimed.
+        # hf models sample with a generator per request (sampling.py). API servers and vLLM are sent each
+        # request's seed, but a server may ignore it and vLLM's logits move with the batch; other local types
+        # seed per batch: no identity claimed.
         self.capabilities = Capabilities(concurrency=concurrency, per_request_seed=spec.type in HF_TYPES,
-                                         remote=self.is_api)
+                                         remote=self.is_api, window=VLLM_WINDOW if spec.type == "vllm" else None)
         self._lm = lm
         self.load_seconds = 0.0
         """Time spent creating the lm-eval model (the runner's throughput leaves it out)."""
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
+        self._lengths: dict[str, int] = {}
+        """Prompt text → its tokens, as precheck counted them for the call in progress (not encoded twice)."""
 
     @classmethod
     def create(cls, spec: ModelSpec, retries: int = 3) -> LMBackend:
@@ -163,6 +170,7 @@ class LMBackend:
         if self.tokenizer is None or text is None:
             return None
         ids = self.probe.encode(text)
+        self._lengths[text] = len(ids)
         n_bos = 0
         while n_bos < len(ids) and ids[n_bos] == self.tokenizer.bos_token_id:
             n_bos += 1
@@ -177,6 +185,7 @@ class LMBackend:
     # ---- generate ------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Outcome]:
+        self._lengths = {}
         out: list[Outcome | None] = [self.precheck(r.prompt.text, r.prompt.messages, r.max_gen_toks) for r in requests]
         ready = [i for i, o in enumerate(out) if o is None]
         if not self.is_api:  # local models: greedy and sampled requests each in batches
@@ -216,11 +225,13 @@ class LMBackend:
 
     def _generate_batch(self, batch: list[GenRequest]) -> list[Outcome]:
         """Local requests, one call per set of settings; on error, one by one. Sampled requests of an
-        `hf` model draw from their own seeds (`sampling.py`); other local types seed each call from its
-        requests' seeds, so only the same batch draws the same replies."""
+        `hf` model draw from their own seeds (`sampling.py`), vLLM's are sent theirs; other local types seed
+        each call from its requests' seeds, so only the same batch draws the same replies."""
         groups: dict[str, list[int]] = {}
-        for i, r in enumerate(batch):
-            groups.setdefault(json.dumps([self._gen_kwargs(r), r.look_past], sort_keys=True), []).append(i)
+        for i, r in enumerate(batch):  # vLLM takes sampling settings per request: its window is one call
+            vllm = self.spec.type == "vllm"
+            settings = "" if vllm else json.dumps([self._gen_kwargs(r), r.look_past], sort_keys=True)
+            groups.setdefault(settings, []).append(i)
         out: list[Outcome] = [Outcome.failure("backend_error", "not run")] * len(batch)
         for idx in groups.values():
             try:
@@ -251,7 +262,11 @@ class LMBackend:
         from psm_eval.backends.hf import generate
 
         size = self.lm.batch_size if isinstance(self.lm.batch_size, int) else DEFAULT_HF_BATCH
-        order = sorted(range(len(group)), key=lambda i: -len(self.probe.encode(group[i].prompt.text or "")))
+        def tokens(text: str) -> int:
+            known = self._lengths.get(text)
+            return known if known is not None else len(self.probe.encode(text))
+
+        order = sorted(range(len(group)), key=lambda i: -tokens(group[i].prompt.text or ""))
         replies: list[Any] = [None] * len(group)
         for start in range(0, len(order), size):
             rows = order[start:start + size]
@@ -299,6 +314,7 @@ class LMBackend:
         if not self.info.supports_loglikelihood:
             return [Outcome.failure("unsupported", f"{self.spec.type} cannot score continuations (no loglikelihood)")
                     for _ in requests]
+        self._lengths = {}
         out: list[Outcome | None] = []
         for r in requests:
             longest = max((self.probe.count(c) for c in r.continuations), default=0) if self.tokenizer else 0
@@ -378,7 +394,13 @@ class LMBackend:
         return None if entry is None else {k: v for k, v in entry.items() if k != "created"}
 
     def close(self) -> None:
-        """Drop the model so the next arm has the memory (collecting only if one was loaded)."""
+        """Drop the model so the next arm has the memory. Dropping the last reference frees it; a full
+        collection (~0.3 s once torch is loaded) runs only where a reference cycle still holds it."""
         if self._lm is not None:
+            try:
+                alive: Any = weakref.ref(self._lm)
+            except TypeError:  # not weak-referenceable: collect to be sure
+                alive = lambda: True  # noqa: E731
             self._lm = None
-            gc.collect()
+            if alive() is not None:
+                gc.collect()

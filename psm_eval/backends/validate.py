@@ -41,6 +41,7 @@ def validate_spec(spec: ModelSpec, where: str = "model spec") -> None:
         check_type(spec.type)
     except SpecError as exc:
         raise SpecError(f"{where}: {exc}") from None
+    _check_replicas(spec, where)
     known = constructor_arguments(spec.type)
     if known is not None:
         _check_arguments(spec, where, *known)
@@ -50,6 +51,20 @@ def validate_spec(spec: ModelSpec, where: str = "model spec") -> None:
         from psm_eval.backends.steer import steering_for_spec
 
         steering_for_spec(spec.args, where)
+
+
+def _check_replicas(spec: ModelSpec, where: str) -> None:
+    """lm-eval 0.4.13's `vllm` with data_parallel_size > 1 starts fresh Ray tasks that build the model again on
+    every call (`VLLM._model_generate`): hours of loading over a run. Refused, with the two routes that work."""
+    if spec.type != "vllm" or "data_parallel_size" not in spec.args:
+        return
+    value = str(spec.args["data_parallel_size"])
+    if not value.isdigit():
+        raise SpecError(f"{where}: data_parallel_size={value}: expected a whole number of replicas")
+    if int(value) > 1:
+        raise SpecError(f"{where}: data_parallel_size={value} reloads the model on every call in lm-eval 0.4.13; run "
+                        "one replica per shard (`--executor ray --shards N` with data_parallel_size=1), or serve it "
+                        "with `vllm serve` behind local-completions (docs/performance.md, \"Serve and shard\")")
 
 
 def constructor_arguments(kind: str) -> tuple[dict[str, bool], bool] | None:

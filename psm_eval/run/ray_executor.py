@@ -10,7 +10,6 @@ one run folder under `<out>/`, identical to an unsharded run. Ray is optional an
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,13 +24,13 @@ from psm_eval.run.manifest import new_run_dir
 from psm_eval.run.runner import BackendFactory, planned_keys, run
 from psm_eval.run.shard import merge_runs
 
-__all__ = ["run_on_ray", "shard_resources", "import_ray", "RAY_MISSING", "MAX_RETRIES"]
+__all__ = ["run_on_ray", "shard_resources", "import_ray", "RAY_MISSING", "MAX_RETRIES", "ShardBackends"]
 
 RAY_MISSING = "--executor ray needs Ray, which is not installed: pip install 'psm_eval[ray]'"
 MAX_RETRIES = 3
 """Times a shard is resubmitted after its worker died, before the run gives up."""
-# Tests only: "K:C" makes shard K's first attempt SIGKILL its own worker at its C-th model call.
-TEST_KILL_ENV = "PSM_EVAL_TEST_RAY_KILL"
+ShardBackends = Callable[[int, int], BackendFactory | None]
+"""(shard, attempt) → the backend factory that attempt of that shard runs with; None: the arms' own models."""
 
 
 def import_ray() -> Any:
@@ -44,7 +43,8 @@ def import_ray() -> Any:
 
 def shard_resources(config: RunConfig, cluster_has_gpus: bool) -> dict[str, float]:
     """What one shard asks of the cluster. Its arms run one after another, so the largest arm's need:
-    a `vllm` arm its tensor_parallel_size × data_parallel_size GPUs, an `hf` arm one GPU on a cuda device
+    a `vllm` arm its tensor_parallel_size GPUs (one replica: data_parallel_size > 1 is refused), an `hf` arm one
+    GPU on a cuda device
     (no `device` argument: cuda where the cluster has GPUs, as the backend chooses), else one CPU."""
     from psm_eval.backends.probe import HF_TYPES
 
@@ -52,8 +52,7 @@ def shard_resources(config: RunConfig, cluster_has_gpus: bool) -> dict[str, floa
     for arm in config.arms:
         spec = arm.model_spec()
         if spec.type == "vllm":
-            parallel = int(spec.args.get("tensor_parallel_size", 1)) * int(spec.args.get("data_parallel_size", 1))
-            gpus = max(gpus, parallel)
+            gpus = max(gpus, int(spec.args.get("tensor_parallel_size", 1)))
         elif spec.type in HF_TYPES:
             device = str(spec.args.get("device", "cuda" if cluster_has_gpus else "cpu"))
             gpus = max(gpus, 1 if device.startswith("cuda") else 0)
@@ -61,9 +60,11 @@ def shard_resources(config: RunConfig, cluster_has_gpus: bool) -> dict[str, floa
 
 
 def run_on_ray(config: RunConfig, shards: int, *, address: str | None = None, progress: bool = True,
-               max_retries: int = MAX_RETRIES, log: Callable[[str], None] | None = None) -> Path:
+               max_retries: int = MAX_RETRIES, log: Callable[[str], None] | None = None,
+               backends: ShardBackends | None = None) -> Path:
     """Run the config's N shards as Ray tasks (on the cluster at `address`, else a local one started here),
-    resubmitting a shard whose worker died, and merge them; return the merged run folder."""
+    resubmitting a shard whose worker died, and merge them; return the merged run folder. `backends` (pickled
+    to the workers) chooses each shard attempt's backend factory, as `run(backend_factory=)` does in-process."""
     ray = import_ray()
     if shards < 1:
         raise ConfigError(f"--shards {shards}: expected a number of shards >= 1")
@@ -79,10 +80,9 @@ def run_on_ray(config: RunConfig, shards: int, *, address: str | None = None, pr
     try:
         resources = shard_resources(config, ray.cluster_resources().get("GPU", 0) > 0)
         task = ray.remote(_run_shard).options(max_retries=0, **resources)  # retried here, by resuming
-        kill = os.environ.get(TEST_KILL_ENV)
 
         def submit(k: int, attempt: int) -> Any:
-            return task.remote(shard_config, k, shards, attempt, kill, os.getcwd())
+            return task.remote(shard_config, k, shards, attempt, backends, os.getcwd())
 
         say(f"{shards} shards on Ray ({resources['num_cpus']:g} CPU, {resources['num_gpus']:g} GPU each) "
             f"into {root}")
@@ -175,11 +175,11 @@ class _Progress:
 
 # ---- in the Ray worker --------------------------------------------------------------------------------
 
-def _run_shard(config: RunConfig, k: int, n: int, attempt: int, kill: str | None, cwd: str) -> str:
+def _run_shard(config: RunConfig, k: int, n: int, attempt: int, backends: ShardBackends | None, cwd: str) -> str:
     """One shard: resume the folder an earlier attempt made (found by its manifest's `shard`), else start it."""
     if Path(cwd).is_dir():  # task names resolve under ./tasks, as on the driver
         os.chdir(cwd)
-    factory = _killing_factory(kill, k, attempt)
+    factory = backends(k, attempt) if backends is not None else None
     folder = _shard_folder(Path(config.out), f"{k}/{n}")
     if folder is None:
         return str(run(config, shard=(k, n), progress=False, backend_factory=factory))
@@ -195,39 +195,3 @@ def _shard_folder(root: Path, shard: str) -> Path | None:
             return folder
     return None
 
-
-def _killing_factory(kill: str | None, k: int, attempt: int) -> BackendFactory | None:
-    """The test hook (TEST_KILL_ENV): the worker kills itself as a preempted node's would, before the model
-    call it names, so exactly the records of the calls before it are stored."""
-    shard, _, at = (kill or "").partition(":")
-    if attempt or not at or int(shard) != k:
-        return None
-    from psm_eval.backends import create_backend
-
-    calls = [0]
-
-    def make(arm: Any) -> Any:
-        return _Killing(create_backend(arm.model_spec(), retries=arm.retries), calls, int(at))
-
-    return make
-
-
-class _Killing:
-    def __init__(self, inner: Any, calls: list[int], at: int):
-        self._inner, self._calls, self._at = inner, calls, at
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def _tick(self) -> None:
-        self._calls[0] += 1
-        if self._calls[0] >= self._at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    def generate(self, requests: Any) -> Any:
-        self._tick()
-        return self._inner.generate(requests)
-
-    def loglikelihood(self, requests: Any) -> Any:
-        self._tick()
-        return self._inner.loglikelihood(requests)

@@ -182,13 +182,14 @@ def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], rendere
     plans = {arm.name: [wave for task in tasks for wave in plan_arm(task, arm.name)] for arm in config.arms}
     budgets = {name: _Budget.of(name, waves, done, config.max_error_rate) for name, waves in plans.items()}
     meter: Meter | None = None
+    models = _Models(make)
     try:
         write_manifest(path, manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
         for arm in config.arms:
             todo = sum(1 for wave in plans[arm.name] for job in wave if job.key not in done)
             if not todo:
                 continue
-            backend = make(arm)
+            backend = models.get(arm)
             manifest, cached = _start_arm(manifest, arm, backend, cache, config.cache)
             write_manifest(path, manifest)
             meter = Meter(arm.name, backend)
@@ -205,6 +206,31 @@ def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], rendere
             manifest = _measured(manifest, meter.arm, meter)
         write_manifest(path, finish_manifest(manifest, path, exc))
         raise
+    finally:
+        models.close()
+
+
+class _Models:
+    """The arms' backends, one at a time: consecutive arms of one model (the organism's five base-model arms)
+    share it, so it is loaded once; it is closed (its memory freed) before another model is made."""
+
+    def __init__(self, make: BackendFactory):
+        self.make = make
+        self.arm: ArmConfig | None = None
+        self.backend: Backend | None = None
+
+    def get(self, arm: ArmConfig) -> Backend:
+        last = self.arm
+        if self.backend is None or last is None or (last.model_spec(), last.retries) != (arm.model_spec(), arm.retries):
+            self.close()
+            self.backend = self.make(arm)
+        self.arm = arm
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+        self.arm = self.backend = None
 
 
 def _measured(manifest: Manifest, arm: str, meter: Meter) -> Manifest:
@@ -291,14 +317,15 @@ def _run_arm(ctx: _Arm, waves: list[list[Job]], progress: bool) -> None:
     """Generate an arm's missing records."""
     todo = sum(1 for wave in waves for job in wave if job.key not in ctx.done)
     ctx.bar = tqdm(total=todo, desc=f"arm {ctx.arm.name}", unit="req", disable=not progress, leave=True)
-    # concurrent API arms get chunks long enough to keep every worker busy between syncs
-    ctx.chunk = max(CHUNK, 4 * ctx.backend.capabilities.concurrency)
+    # a continuously batching engine asks for its own window; concurrent API arms get chunks long enough to
+    # keep every worker busy between syncs
+    caps = ctx.backend.capabilities
+    ctx.chunk = caps.window or max(CHUNK, 4 * caps.concurrency)
     try:
         for wave in waves:
             _run_wave(ctx, wave)
     finally:
         ctx.bar.close()
-        ctx.backend.close()
 
 
 def _temperature(ctx: _Arm, job: Job) -> float:

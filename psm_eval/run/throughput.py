@@ -98,12 +98,14 @@ class Meter:
             prompts += [r.prompt.text or ""] if isinstance(r, GenRequest) else [r.prompt.text or ""] * len(
                 r.continuations) + list(r.continuations)
         outputs = [o.output or "" for r, o in answered if isinstance(r, GenRequest)]
-        counts = count(prompts + outputs) if count is not None else None
+        distinct = list(dict.fromkeys(prompts + outputs))  # a context scored for k choices is tokenized once
+        counts = count(distinct) if count is not None else None
         if counts is None:
             self._unknown("the arm's tokenizer is unknown (an API arm without `tokenizer=`)")
             return
-        self.prompt_tokens += sum(counts[:len(prompts)])
-        self.generated_tokens += sum(counts[len(prompts):])
+        tokens = dict(zip(distinct, counts))
+        self.prompt_tokens += sum(tokens[t] for t in prompts)
+        self.generated_tokens += sum(tokens[t] for t in outputs)
 
     def _unknown(self, why: str) -> None:
         self.prompt_tokens = self.generated_tokens = None
