@@ -84,20 +84,24 @@ def read_jsonl_lines(path: Path, *, repair: bool = False) -> Iterator[tuple[int,
     path = Path(path)
     if not path.exists():
         return
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    complete, tail = lines[:-1], lines[-1]
-    for number, raw in enumerate(complete, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StoreError(f"{path}:line {number}: corrupt record ({exc.__class__.__name__}); "
-                             "the file was changed by something other than psm_eval") from None
-        if not isinstance(obj, dict):
-            raise StoreError(f"{path}:line {number}: expected a JSON object, got {type(obj).__name__}")
-        yield number, obj
+    kept = 0  # bytes up to the end of the last complete line
+    tail = b""
+    with open(path, "rb") as fh:  # line by line (binary lines end at b"\n" only): memory does not grow with the file
+        for number, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                tail = raw  # the last line, torn (a write cut short)
+                break
+            kept += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw[:-1].decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise StoreError(f"{path}:line {number}: corrupt record ({exc.__class__.__name__}); "
+                                 "the file was changed by something other than psm_eval") from None
+            if not isinstance(obj, dict):
+                raise StoreError(f"{path}:line {number}: expected a JSON object, got {type(obj).__name__}")
+            yield number, obj
     if tail.strip() and repair:
         with open(path, "r+b") as fh:
-            fh.truncate(len(data) - len(tail))
+            fh.truncate(kept)
