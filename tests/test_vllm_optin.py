@@ -71,7 +71,10 @@ def test_vllm_server_arms_match_the_hf_arm(vllm_url: str, tmp_path: Path) -> Non
             "tokenizer_backend=huggingface,render=transcript:assistant",
             f"hf=hf:pretrained={model},dtype=float32,render=transcript:assistant",
             f"hfchat=hf:pretrained={model},dtype=float32,render=chat"]
-    out = run(resolve_config(tasks=[str(gen), str(mc)], arms=arms, out=str(tmp_path / "runs"), cache=False), progress=False)
+    # the chat server cannot score choices (no echo of prompt logprobs): that record fails as `unsupported`, which
+    # the default error budget (a tenth of an arm's records) would stop the run for
+    out = run(resolve_config(tasks=[str(gen), str(mc)], arms=arms, out=str(tmp_path / "runs"), cache=False,
+                             max_error_rate=1.0), progress=False)
     by = {(r["arm"], r["sample_id"]): r for r in records(out)}
     for sid in ("g1", "g2"):
         assert by[("vchat", sid)]["output"] == by[("hfchat", sid)]["output"]
