@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from psm_eval.errors import StoreError
-from psm_eval.redact import mask_known_secrets
+from psm_eval.redact import mask_known_secrets, secret_values
 
 __all__ = ["dumps", "encode", "write_text_atomic", "write_json_atomic", "write_jsonl_atomic", "read_json",
            "read_jsonl_lines"]
@@ -24,12 +24,12 @@ def dumps(obj: Any, indent: int | None = None) -> str:
                       separators=(",", ":") if indent is None else (",", ": "))
 
 
-def encode(text: str) -> bytes:
+def encode(text: str, secrets: list[str] | None = None) -> bytes:
     """UTF-8 bytes of JSON text, with every known secret value masked (`redact.mask_known_secrets`: the
     last guard, for a secret that reached a string by a path nobody foresaw). A lone surrogate (possible
     in decoded model output) becomes the JSON escape "\\udXXX", which reads back as the same string:
     nothing is lost and the file stays UTF-8."""
-    return mask_known_secrets(text).encode("utf-8", errors="backslashreplace")
+    return mask_known_secrets(text, secrets).encode("utf-8", errors="backslashreplace")
 
 
 def _tmp(path: Path) -> Path:
@@ -64,7 +64,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def write_jsonl_atomic(path: Path, rows: Iterable[Any]) -> None:
     """Write a whole JSONL file (one strict JSON object per line) atomically."""
-    _replace_atomically(Path(path), (encode(dumps(row) + "\n") for row in rows))
+    secrets = secret_values()  # read once per file: the environment is scanned once, not once a line
+    _replace_atomically(Path(path), (encode(dumps(row) + "\n", secrets) for row in rows))
 
 
 def read_json(path: Path) -> Any:
