@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from psm_eval.records import Finding, MetricInfo, Score, ScorerTable
-from psm_eval.score.stats._core import bca_interval, boot_draws, cluster_index, group_seed, percentile_interval
+from psm_eval.score.stats._core import (
+    bca_interval,
+    boot_draws,
+    cluster_index,
+    group_seed,
+    percentile_interval,
+    resample_weights,
+)
 
 __all__ = ["activation_tables", "axis_cosines", "rank_correlation", "shared_axis_findings"]
 
@@ -63,11 +70,7 @@ def _files(run_dir: Path | None) -> dict[str, Any]:
     from psm_eval.activations.directions import read_directions
     from psm_eval.score.scorers.activation import directions_paths
 
-    try:
-        paths = directions_paths(run_dir)
-    except Exception:  # no config: a summary over scores alone
-        return {}
-    return {label: read_directions(path, per_question=True) for label, path in paths.items()}
+    return {label: read_directions(path, per_question=True) for label, path in directions_paths(run_dir).items()}
 
 
 def _direction_rows(files: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,18 +99,12 @@ def axis_cosines(a: np.ndarray, b: np.ndarray, *, n_boot: int = N_BOOT, seed: in
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
     estimate = cos(np.ones((1, q)))[0]
-    draws = np.concatenate([cos(w) for w in _weights(q, n_boot, seed)])
+    draws = np.concatenate([cos(w) for w in resample_weights(q, n_boot, seed)])
     out = []
     for layer in range(layers):
         lo, hi = percentile_interval(draws[:, layer], level)
         out.append((float(estimate[layer]), lo, hi))
     return out
-
-
-def _weights(k: int, n_boot: int, seed: int):
-    from psm_eval.score.stats._core import resample_weights
-
-    yield from resample_weights(k, n_boot, seed)
 
 
 def _cosine_rows(files: dict[str, Any], seed: int) -> list[dict[str, Any]]:

@@ -82,7 +82,8 @@ def score_run(run_dir: str | Path, scorers: Sequence[str] | None = None, judge: 
     manifest = read_manifest(run_dir)
     arms = _arms(manifest)
     loaded = [_load_task(entry, manifest.limit) for entry in _entries(manifest, tasks)]
-    jobs = _plan(loaded, scorers, {"activation": lambda task: _activation_args(run_dir, task)})
+    directions = _activation_directions(run_dir)  # read once per scoring pass, not once per task
+    jobs = _plan(loaded, scorers, {"activation": lambda task: _activation_args(directions, task)})
     make = model_factory or (lambda spec: create_backend(spec, retries=3))
     models: dict[str, Backend] = {}
     with RunStore(run_dir):
@@ -217,14 +218,14 @@ def _plan(tasks: Sequence[Task], names: Sequence[str] | None,
     return jobs
 
 
-def _activation_args(run_dir: Path, task: Task) -> dict[str, Any] | None:
-    """The activation scorer's arguments for a generate task of a run with stored activations and
-    directions files: each file's direction names (axis first) and content hash."""
+def _activation_directions(run_dir: Path) -> dict[str, Any] | None:
+    """The activation scorer's arguments common to every task of a run with stored activations and directions
+    files: each file's direction names (axis first) and content hash; None when there is nothing to score."""
     from psm_eval.activations.directions import read_directions
     from psm_eval.activations.store import open_activations
     from psm_eval.score.scorers.activation import directions_paths, metric_name
 
-    if task.spec.kind != "generate" or not (run_dir / "activations").is_dir() or open_activations(run_dir) is None:
+    if not (run_dir / "activations").is_dir() or open_activations(run_dir) is None:
         return None
     paths = directions_paths(run_dir)
     if not paths:
@@ -238,7 +239,14 @@ def _activation_args(run_dir: Path, task: Task) -> dict[str, Any] | None:
         names[label] = sorted(infos, key=lambda n: (infos[n].kind != "axis", n))
         hashes[label] = d.content_hash
         kinds.update({metric_name(n, label): infos[n].kind for n in infos})
-    return {"directions": names, "hashes": hashes, "kinds": kinds, "rollout": task.spec.mode == "rollout"}
+    return {"directions": names, "hashes": hashes, "kinds": kinds}
+
+
+def _activation_args(directions: dict[str, Any] | None, task: Task) -> dict[str, Any] | None:
+    """The activation scorer's arguments for a generate task (None: not for this task or run)."""
+    if directions is None or task.spec.kind != "generate":
+        return None
+    return {**directions, "rollout": task.spec.mode == "rollout"}
 
 
 def _fits(info: ScorerInfo, task: Task) -> bool:
