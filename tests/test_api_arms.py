@@ -8,6 +8,7 @@ from typing import Iterator
 
 import pytest
 
+from psm_eval.errors import ErrorBudgetError
 from psm_eval.run.runner import run
 from psm_eval.run.start import resolve_config
 from tests.fixtures.openai_server import ModelServer, ServerFaults
@@ -131,3 +132,50 @@ def test_concurrent_api_requests_keep_results_in_order(tiny_models: dict, qa_tas
     finally:
         srv.close()
     assert outs[1] == outs[8] and len(outs[8]) == 5
+
+
+def test_a_slow_reply_holds_only_its_own_thread(tmp_path: Path) -> None:
+    """Serve and shard: a server arm keeps `num_concurrent` requests in flight across the wave. The first
+    request is a straggler the server answers only after 12 others; were requests sent in groups of 4 that each
+    wait for their slowest, only 3 others could be answered before it (it would wait out `hold_s`)."""
+    srv = ModelServer(None, ServerFaults(hold="HOLD-ME", hold_until=12))
+    try:
+        rows = [{"id": f"s{i:02d}", "q": ("HOLD-ME " if i == 0 else "") + f"question {i}"} for i in range(24)]
+        task = make_task(tmp_path / "t", rows, "name: t\nversion: 1\ndescription: d\ndata: {path: data.jsonl}\n"
+                         "fields: {id: id, prompt: q}\ngeneration: {max_gen_toks: 4}\n")
+        arm = (f"api=local-chat-completions:base_url={srv.url}/chat/completions,model=tiny,"
+               "tokenizer_backend=none,num_concurrent=4,render=chat")
+        out = run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path / "runs"), cache=False),
+                  progress=False)
+    finally:
+        srv.close()
+    assert srv.faults.released_after is not None and srv.faults.released_after >= 12
+    assert srv.faults.max_in_flight <= 4 and srv.faults.requests == 24  # never more than asked, each once
+    got = records(out)
+    assert [r["sample_id"] for r in got] == [r["id"] for r in rows]  # stored in job order all the same
+    assert all(r["status"] == "ok" for r in got)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["throughput"]["api"]["requests"] == 24
+
+
+def test_a_dead_server_stops_a_concurrent_arm_within_one_window(tmp_path: Path) -> None:
+    """Every request fails (400, final): the error budget (a tenth of 200 records) trips at the 21st failure,
+    requests not yet sent are cancelled, and the server sees at most one window (32) beyond that."""
+    srv = ModelServer(None, ServerFaults(script=[400] * 1000))
+    try:
+        rows = [{"id": f"d{i:03d}", "q": f"question {i}"} for i in range(200)]
+        task = make_task(tmp_path / "t", rows, "name: t\nversion: 1\ndescription: d\ndata: {path: data.jsonl}\n"
+                         "fields: {id: id, prompt: q}\ngeneration: {max_gen_toks: 4}\n")
+        arm = (f"api=local-chat-completions:base_url={srv.url}/chat/completions,model=tiny,"
+               "tokenizer_backend=none,num_concurrent=4,render=chat,retries=0")
+        with pytest.raises(ErrorBudgetError):
+            run(resolve_config(tasks=[str(task)], arms=[arm], out=str(tmp_path / "runs"), cache=False,
+                               max_error_rate=0.1), progress=False)
+    finally:
+        srv.close()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    got = records(run_dir)
+    assert len(got) == 21 and all(r["status"] == "failed" for r in got)
+    assert [r["sample_id"] for r in got] == [r["id"] for r in rows[:21]]
+    assert 21 <= srv.faults.requests <= 21 + 32
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"

@@ -106,3 +106,39 @@ def test_throughput_without_dry_run_is_one_line(capsys: pytest.CaptureFixture) -
     assert capsys.readouterr().err.strip().splitlines() == [
         "psm-eval: error: --throughput estimates hours for --dry-run; add --dry-run (a real run measures its own "
         "throughput and prints it at the end)"]
+
+
+def test_overlapping_calls_count_their_wall_time_once_and_loading_once() -> None:
+    """A server arm's threads call the meter at once (inside `concurrent()`): each call's duration is its
+    latency, the arm's busy time is the block's wall time (not the sum of overlapping calls), and a model
+    created during one call while the others wait is counted as loading once."""
+    import threading
+    import time
+
+    class Backend:
+        load_seconds = 0.0
+
+    backend = Backend()
+    meter = Meter("api", backend)
+    meet = threading.Barrier(4)
+
+    def send(requests: list) -> list[Outcome]:
+        meet.wait()  # all four calls are in flight together
+        if threading.current_thread().name.endswith("_0"):
+            backend.load_seconds += 0.05  # this call created the model
+        time.sleep(0.1)
+        return [Outcome(ok=True, output="x") for _ in requests]
+
+    request = GenRequest(key="k", prompt=Prompt(text="hi"), max_gen_toks=2, temperature=0.0, until=(), seed=1)
+    answers: list[list[Outcome]] = []
+    with meter.concurrent():
+        threads = [threading.Thread(target=lambda: answers.append(meter.ask([request], send)), name=f"t_{i}")
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(answers) == 4 and meter.requests == 4 and len(meter.calls) == 4
+    assert meter.load_seconds == pytest.approx(0.05)
+    assert max(meter.calls) <= meter.seconds + 1e-3  # the block holds every call
+    assert meter.seconds < sum(meter.calls) / 2  # four 0.1 s calls at once: about 0.1 s, not 0.4 s

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -116,6 +117,8 @@ class LMBackend:
         self.load_seconds = 0.0
         """Time spent creating the lm-eval model (the runner's throughput leaves it out)."""
         self._conformant = spec.type not in ECHO_TYPES  # echo-logprob servers are probed first
+        self._lock = threading.RLock()
+        """Guards creating the model and the conformance probe (each done once) when threads share this backend."""
         self._lengths: dict[str, int] = {}
         """Prompt text → its tokens, as precheck counted them for the call in progress (not encoded twice)."""
 
@@ -127,9 +130,11 @@ class LMBackend:
     def lm(self) -> Any:
         """The lm-eval model, created on first use."""
         if self._lm is None:
-            start = time.perf_counter()
-            self._lm = self._create_lm()
-            self.load_seconds += time.perf_counter() - start
+            with self._lock:  # threads of a concurrent arm may ask first at once: create it once
+                if self._lm is None:
+                    start = time.perf_counter()
+                    self._lm = self._create_lm()
+                    self.load_seconds += time.perf_counter() - start
         return self._lm
 
     def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
@@ -137,7 +142,8 @@ class LMBackend:
         when the tokenizer is unknown (an API arm without `tokenizer=`)."""
         if self.tokenizer is None or not texts:
             return None if self.tokenizer is None else []
-        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        with self.probe.lock:
+            return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def _create_lm(self) -> Any:
         args = {k: handle_arg_string(v) if isinstance(v, str) else v for k, v in self.spec.args.items()}
@@ -324,7 +330,8 @@ class LMBackend:
             out.append(self.precheck(r.prompt.text, r.prompt.messages, longest))
         ready = [i for i, o in enumerate(out) if o is None]
         if ready and not self._conformant:
-            failure = self._probe_conformance()
+            with self._lock:
+                failure = None if self._conformant else self._probe_conformance()
             if failure is not None:
                 return [failure if o is None else o for o in out]
         if ready:

@@ -8,6 +8,7 @@ without ever) creating the lm-eval model.
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ class ModelProbe:
                 raise FileNotFoundError(f"model folder {value} ({key}=) does not exist")
         self.is_chat_api = spec.type in CHAT_API_TYPES
         self.is_api = spec.type in API_TYPES
+        self.lock = threading.RLock()
+        """Held around every use of the tokenizer: a fast tokenizer's settings are changed per call, which
+        fails ("Already borrowed") when two threads of a concurrent API arm tokenize at once."""
         self.tokenizer = self._tokenizer()
         self.max_length = self._max_length()
         self.info = self._info()
@@ -121,14 +125,18 @@ class ModelProbe:
         """Token ids exactly as lm-eval will build them for this model type."""
         tok = self.tokenizer
         if self.is_api:
-            return tok(text, add_special_tokens=bool(_truthy(self.args.get("add_bos_token"))))["input_ids"]
-        if tok.bos_token and text.startswith(tok.bos_token):
-            return tok(text, add_special_tokens=False)["input_ids"]
-        wanted = _truthy(self.args.get("add_bos_token"))
-        return tok(text, **({} if wanted is None else {"add_special_tokens": wanted}))["input_ids"]
+            kwargs = {"add_special_tokens": bool(_truthy(self.args.get("add_bos_token")))}
+        elif tok.bos_token and text.startswith(tok.bos_token):
+            kwargs = {"add_special_tokens": False}
+        else:
+            wanted = _truthy(self.args.get("add_bos_token"))
+            kwargs = {} if wanted is None else {"add_special_tokens": wanted}
+        with self.lock:
+            return tok(text, **kwargs)["input_ids"]
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self.lock:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # ---- identity -----------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ class CachedBackend:
         self._model = hashlib.sha256(dumps(fingerprint).encode()).hexdigest()
         self.hits = 0
         self.misses = 0
+        self._count = threading.Lock()  # the runner's threads share one backend on a concurrent API arm
 
     def _key(self, kind: str, body: dict[str, Any]) -> str:
         return hashlib.sha256(dumps({"format": CACHE_FORMAT, "model": self._model, "kind": kind,
@@ -174,8 +175,9 @@ class CachedBackend:
         found = [self.cache.get(k) if k is not None else None for k in keys]
         out: list[Outcome | None] = [dataclasses.replace(o, cached=True) if o is not None else None for o in found]
         missing = [i for i, o in enumerate(out) if o is None]
-        self.hits += len(requests) - len(missing)
-        self.misses += len(missing)
+        with self._count:
+            self.hits += len(requests) - len(missing)
+            self.misses += len(missing)
         if missing:
             for i, outcome in zip(missing, send([requests[i] for i in missing])):
                 out[i] = outcome

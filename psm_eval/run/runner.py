@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -349,10 +350,12 @@ def _chunks(ctx: _Arm, wave: list[Job]) -> Iterator[tuple[list[Job], list[bool]]
 def _run_wave(ctx: _Arm, wave: list[Job]) -> None:
     """Ask for the missing records of each chunk and store them in job order (the canonical order
     `merge` reproduces). Where a local model seeds sampling per batch, a sampled chunk is asked whole, so a
-    resumed run forms the same batch and draws the same replies. A server's requests go in groups of its
-    concurrency, each group stored before the next is sent, so the error budget stops a failing arm
-    within one group of requests."""
+    resumed run forms the same batch and draws the same replies. A server with `num_concurrent` > 1 is asked
+    through `_stream_wave` instead."""
     caps = ctx.backend.capabilities
+    if caps.remote and caps.concurrency > 1:
+        _stream_wave(ctx, wave)
+        return
     for chunk, missing in _chunks(ctx, wave):
         whole = (any(job.kind == "generate" and _temperature(ctx, job) > 0 for job in chunk)
                  and not caps.per_request_seed and not caps.remote)
@@ -369,6 +372,50 @@ def _run_wave(ctx: _Arm, wave: list[Job]) -> None:
                     sent = requests.get(k)
                     _store(ctx, chunk[k], sent, answers[k] if sent is not None else prompts[k])  # type: ignore[arg-type]
         ctx.store.sync()
+
+
+def _stream_wave(ctx: _Arm, wave: list[Job]) -> None:
+    """A server's missing requests, one per call on `concurrency` threads kept busy across the whole wave: a
+    slow reply holds its own thread, not a group of its neighbours. Records are stored in job order as soon as
+    every earlier one is in, with at most `ctx.chunk` requests answered or in flight beyond the oldest one not
+    yet stored, and the folder is synced every `ctx.chunk` records. The error budget is checked after every
+    stored record; when it trips, requests not yet sent are cancelled (those already in flight, at most
+    `concurrency`, are waited for and dropped). A run killed mid-wave keeps every record it stored; replies
+    answered but not yet stored are asked again on resume."""
+    jobs = [job for job in wave if job.key not in ctx.done]
+    sent: dict[int, GenRequest | LLRequest] = {}
+    answered: dict[int, Future[list[Outcome]] | Outcome] = {}
+    submitted = stored = unsynced = 0
+    with ctx.meter.concurrent(), ThreadPoolExecutor(max_workers=ctx.backend.capabilities.concurrency,
+                                                    thread_name_prefix=f"psm-eval-{ctx.arm.name}") as pool:
+        try:
+            while stored < len(jobs):
+                while submitted < len(jobs) and submitted - stored < ctx.chunk:
+                    prompt = _prompt(ctx, jobs[submitted])
+                    if isinstance(prompt, Prompt):
+                        sent[submitted] = request = _request(ctx, jobs[submitted], prompt)
+                        answered[submitted] = pool.submit(ctx.meter.ask, [request], lambda rs: _ask(ctx.backend, rs))
+                    else:
+                        answered[submitted] = prompt  # a failure found before sending (render error, upstream)
+                    submitted += 1
+                head = answered[stored]
+                if isinstance(head, Future) and not head.done():
+                    wait([f for f in answered.values() if isinstance(f, Future) and not f.done()],
+                         return_when=FIRST_COMPLETED)
+                    continue  # a later reply may have come first: refill the window, then look again
+                outcome = head.result()[0] if isinstance(head, Future) else head
+                _store(ctx, jobs[stored], sent.pop(stored, None), outcome)
+                del answered[stored]
+                stored += 1
+                unsynced += 1
+                if unsynced >= ctx.chunk:
+                    ctx.store.sync()
+                    unsynced = 0
+        finally:
+            for future in answered.values():  # not yet started: never sent
+                if isinstance(future, Future):
+                    future.cancel()
+    ctx.store.sync()
 
 
 def _ask(backend: Backend, requests: list[GenRequest | LLRequest]) -> list[Outcome]:

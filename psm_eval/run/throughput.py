@@ -4,8 +4,10 @@ percentiles, measured by the runner, stored in the manifest, pooled over resumes
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +63,9 @@ class Meter:
     """Times one arm's backend calls and counts their tokens with the arm's own tokenizer.
 
     `backend` is the model itself (not the cache in front of it): its optional `count_tokens(texts)` (None:
-    no tokenizer) and `load_seconds` (time spent creating the model so far) are read when present."""
+    no tokenizer) and `load_seconds` (time spent creating the model so far) are read when present. Calls may
+    come from several threads at once inside `concurrent()`: each call's own duration is still its latency,
+    but the arm's busy time is the block's wall time, not the sum of its overlapping calls."""
 
     arm: str
     backend: Any
@@ -71,20 +75,53 @@ class Meter:
     tokens_note: str | None = None
     calls: list[float] = field(default_factory=list)
     load_seconds: float = 0.0
+    seconds: float = 0.0
+    """Time inside backend calls, model loading left out (wall time for concurrent calls)."""
+    _lock: Any = field(default_factory=threading.RLock, repr=False)
+    _seen_load: float | None = field(default=None, repr=False)
+    _overlapping: int = field(default=0, repr=False)
+
+    def _load(self) -> float:
+        return float(getattr(self.backend, "load_seconds", 0.0))
 
     def ask(self, requests: list[Request], send: Callable[[list[Request]], list[Outcome]]) -> list[Outcome]:
-        loaded = float(getattr(self.backend, "load_seconds", 0.0))
+        with self._lock:
+            if self._seen_load is None:
+                self._seen_load = self._load()
+        before = self._load()
         start = time.perf_counter()
         outcomes = send(requests)
         elapsed = time.perf_counter() - start
-        load = float(getattr(self.backend, "load_seconds", 0.0)) - loaded
+        own = round(max(0.0, elapsed - (self._load() - before)), 4)  # this call's duration, loading left out
         sent = [(r, o) for r, o in zip(requests, outcomes) if not o.cached]
-        if sent:
-            self.requests += len(sent)
-            self.calls.append(round(max(0.0, elapsed - load), 4))
-            self.load_seconds += load
-            self._count([(r, o) for r, o in sent if o.ok])
+        with self._lock:
+            now = self._load()  # loading is counted once, whichever thread saw it
+            self.load_seconds += now - (self._seen_load or 0.0)
+            self._seen_load = now
+            if sent:
+                self.requests += len(sent)
+                self.calls.append(own)
+                if not self._overlapping:
+                    self.seconds += own
+                self._count([(r, o) for r, o in sent if o.ok])
         return outcomes
+
+    @contextmanager
+    def concurrent(self) -> Iterator[None]:
+        """A block whose calls overlap (a server's requests on several threads): it adds its wall time,
+        less the model loading inside it, once — and only when it sent something."""
+        with self._lock:
+            self._overlapping += 1
+            requests, loaded = self.requests, self.load_seconds
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            wall = time.perf_counter() - start
+            with self._lock:
+                self._overlapping -= 1
+                if self.requests > requests:
+                    self.seconds += round(max(0.0, wall - (self.load_seconds - loaded)), 4)
 
     def _count(self, answered: list[tuple[Request, Outcome]]) -> None:
         if not answered or self.prompt_tokens is None or self.generated_tokens is None:
@@ -114,7 +151,7 @@ class Meter:
     def result(self) -> Throughput | None:
         if not self.requests:
             return None
-        return make_throughput(self.requests, sum(self.calls), self.load_seconds, self.prompt_tokens,
+        return make_throughput(self.requests, self.seconds, self.load_seconds, self.prompt_tokens,
                                self.generated_tokens, self.tokens_note, self.calls)
 
 
