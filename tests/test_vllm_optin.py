@@ -71,7 +71,7 @@ def test_vllm_server_arms_match_the_hf_arm(vllm_url: str, tmp_path: Path) -> Non
                    "fields: {id: id, prompt: q, choices: c, answer: a}\n")
     arms = [f"vchat=local-chat-completions:base_url={vllm_url}/chat/completions,model={model},tokenizer_backend=none,render=chat",
             f"vcomp=local-completions:base_url={vllm_url}/completions,model={model},tokenizer={model},"
-            "tokenizer_backend=huggingface,render=transcript:assistant",
+            "tokenizer_backend=huggingface,num_concurrent=4,render=transcript:assistant",  # kept 4 in flight
             f"hf=hf:pretrained={model},dtype=float32,render=transcript:assistant",
             f"hfchat=hf:pretrained={model},dtype=float32,render=chat"]
     # the chat server cannot score choices (no echo of prompt logprobs): that record fails as `unsupported`, which
