@@ -364,3 +364,15 @@ def test_shares_of_repeats_equal_in_both_arms_are_not_a_zero_width_difference() 
     concordant = stats.paired_binary_difference([0.0] * 10, [0.0] * 10, ids(10))
     assert iv.estimate == 0.0 and (iv.ci_low, iv.ci_high) == (concordant.ci_low, concordant.ci_high)
     assert iv.ci_high > 0.2
+
+
+def test_a_one_trait_profile_has_no_correlation_and_warns_nothing() -> None:
+    """`--limit 2` can leave a profile of one trait: correlations across traits are undefined (no estimate),
+    found without a numpy divide warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ps = stats.profile_similarity(["t0"] * 6, [1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1], ids(6), n_boot=50)
+    assert ps.pearson.estimate is None and ps.pearson_corrected.estimate is None
+    assert ps.mean_abs_diff.estimate == pytest.approx(0.0)

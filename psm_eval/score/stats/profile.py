@@ -52,6 +52,8 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _corrected_corr(a: np.ndarray, b: np.ndarray, va: np.ndarray, vb: np.ndarray, cab: np.ndarray) -> np.ndarray:
     t = a.shape[1]
+    if t < 2:  # one trait: a correlation across traits is undefined
+        return np.full(a.shape[0], np.nan)
     ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
     cov = (ac * bc).sum(axis=1) / (t - 1) - cab.mean(axis=1)
     var_a = (ac * ac).sum(axis=1) / (t - 1) - va.mean(axis=1)
