@@ -8,7 +8,6 @@ and a stopped stage loses at most the part it was filling.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from psm_eval.activations.store import PART_SIZE, PartWriter, arm_folder, read_index, write_index
+from psm_eval.backends import KeptModel
 from psm_eval.backends.spec import ModelSpec
 from psm_eval.records import ActivationIndex, ArmActivations, ArmEntry, iter_generations, read_manifest
 
@@ -46,14 +46,15 @@ def measure_run(run_dir: Path | str, *, progress: bool = True, batch_size: int =
     manifest = read_manifest(run_dir)
     index = read_index(run_dir) or ActivationIndex()
     measured: dict[str, int] = {}
-    shared = _SharedModel(model_factory, batch_size)
+    shared: KeptModel[Any] = KeptModel()  # consecutive arms of one model load it once
     try:
         for arm in manifest.arms:
             if arms is not None and arm.name not in arms:
                 continue
             backend = manifest.backends.get(arm.name)
             fingerprint = backend.fingerprint if backend is not None else None
-            entry, n = _measure_arm(run_dir, arm, fingerprint, index, progress, shared, part_size)
+            entry, n = _measure_arm(run_dir, arm, fingerprint, index, progress, shared, batch_size,
+                                    model_factory, part_size)
             index = ActivationIndex(arms={**index.arms, arm.name: entry})
             write_index(run_dir, index)
             measured[arm.name] = n
@@ -62,34 +63,10 @@ def measure_run(run_dir: Path | str, *, progress: bool = True, batch_size: int =
     return MeasureResult(run_dir, dict(index.arms), measured)
 
 
-class _SharedModel:
-    """One loaded model at a time, kept for the next arm when that arm names the same model (the organism's
-    five base-model arms load it once); a different model closes it first."""
-
-    def __init__(self, factory: ModelFactory | None, batch_size: int) -> None:
-        self.factory, self.batch_size = factory, batch_size
-        self.key: str | None = None
-        self.model: Any = None
-
-    def get(self, spec: ModelSpec) -> Any:
-        from psm_eval.backends.activations import create_hidden_states
-
-        key = json.dumps({"type": spec.type, "args": spec.args}, sort_keys=True, default=str)
-        if key != self.key:
-            self.close()
-            self.model = (self.factory or create_hidden_states)(spec, self.batch_size)
-            self.key = key
-        return self.model
-
-    def close(self) -> None:
-        if self.model is not None:
-            self.model.close()
-        self.model, self.key = None, None
-
-
 def _measure_arm(run_dir: Path, arm: ArmEntry, fingerprint: dict[str, Any] | None, index: ActivationIndex,
-                 progress: bool, shared: _SharedModel, part_size: int) -> tuple[ArmActivations, int]:
-    from psm_eval.backends.activations import not_measurable_reason
+                 progress: bool, shared: KeptModel[Any], batch_size: int, factory: ModelFactory | None,
+                 part_size: int) -> tuple[ArmActivations, int]:
+    from psm_eval.backends.activations import create_hidden_states, not_measurable_reason
 
     spec = ModelSpec(type=arm.model.type, args=dict(arm.model.args))
     reason = not_measurable_reason(spec)
@@ -107,7 +84,7 @@ def _measure_arm(run_dir: Path, arm: ArmEntry, fingerprint: dict[str, Any] | Non
                                             "truncated": truncated,
                                             "not_measured": _with_skipped(not_measured, skipped)})
         return entry, 0
-    model = shared.get(spec)
+    model = shared.get(spec, lambda: (factory or create_hidden_states)(spec, batch_size))
     writer = PartWriter(folder, layers=model.layers, hidden=model.hidden, start=len(parts), part_size=part_size)
     entry = ArmActivations(status="measured", layers=model.layers, hidden=model.hidden, parts=parts,
                            n_records=len(done) - len(skipped), truncated=truncated,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from psm_eval.backends.spec import ModelSpec, RequestLimits, parse_model_spec
 from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
 
 __all__ = ["Backend", "Capabilities", "ModelSpec", "RequestLimits", "parse_model_spec", "create_backend",
-           "model_types", "check_model_type", "validate_spec", "probe_model", "quiet_model_loading"]
+           "model_types", "check_model_type", "validate_spec", "probe_model", "quiet_model_loading", "KeptModel"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,33 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+M = TypeVar("M", bound=_Closable)
+
+
+class KeptModel(Generic[M]):
+    """One loaded model at a time, kept while consecutive callers name the same model (`key`, compared with
+    ==): the organism's five base-model arms load it once. Another key closes it first, freeing its memory."""
+
+    def __init__(self) -> None:
+        self.key: object = None
+        self.model: M | None = None
+
+    def get(self, key: object, make: Callable[[], M]) -> M:
+        if self.model is None or key != self.key:
+            self.close()
+            self.model, self.key = make(), key
+        return self.model
+
+    def close(self) -> None:
+        if self.model is not None:
+            self.model.close()
+        self.model, self.key = None, None
 
 
 def create_backend(spec: ModelSpec, retries: int = 3) -> Backend:

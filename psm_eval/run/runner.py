@@ -7,6 +7,7 @@ through one loop. Records already stored are never requested again; failures are
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from psm_eval.backends import Backend, create_backend, validate_spec
+from psm_eval.backends import Backend, KeptModel, create_backend, validate_spec
 from psm_eval.data.task import Task, changed_fields, load_task
 from psm_eval.errors import ConfigError, ErrorBudgetError, RenderError, RunInterrupted, StoreError
 from psm_eval.records import (
@@ -183,14 +184,14 @@ def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], rendere
     plans = {arm.name: [wave for task in tasks for wave in plan_arm(task, arm.name)] for arm in config.arms}
     budgets = {name: _Budget.of(name, waves, done, config.max_error_rate) for name, waves in plans.items()}
     meter: Meter | None = None
-    models = _Models(make)
+    models: KeptModel[Backend] = KeptModel()  # consecutive arms of one model share it
     try:
         write_manifest(path, manifest)  # inside the try: a SIGINT just after it still ends `cancelled`
         for arm in config.arms:
             todo = sum(1 for wave in plans[arm.name] for job in wave if job.key not in done)
             if not todo:
                 continue
-            backend = models.get(arm)
+            backend = models.get((arm.model_spec(), arm.retries), functools.partial(make, arm))
             manifest, cached = _start_arm(manifest, arm, backend, cache, config.cache)
             write_manifest(path, manifest)
             meter = Meter(arm.name, backend)
@@ -209,29 +210,6 @@ def _generate(store: RunStore, config: RunConfig, tasks: Sequence[Task], rendere
         raise
     finally:
         models.close()
-
-
-class _Models:
-    """The arms' backends, one at a time: consecutive arms of one model (the organism's five base-model arms)
-    share it, so it is loaded once; it is closed (its memory freed) before another model is made."""
-
-    def __init__(self, make: BackendFactory):
-        self.make = make
-        self.arm: ArmConfig | None = None
-        self.backend: Backend | None = None
-
-    def get(self, arm: ArmConfig) -> Backend:
-        last = self.arm
-        if self.backend is None or last is None or (last.model_spec(), last.retries) != (arm.model_spec(), arm.retries):
-            self.close()
-            self.backend = self.make(arm)
-        self.arm = arm
-        return self.backend
-
-    def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
-        self.arm = self.backend = None
 
 
 def _measured(manifest: Manifest, arm: str, meter: Meter) -> Manifest:

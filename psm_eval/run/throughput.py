@@ -78,16 +78,17 @@ class Meter:
     seconds: float = 0.0
     """Time inside backend calls, model loading left out (wall time for concurrent calls)."""
     _lock: Any = field(default_factory=threading.RLock, repr=False)
-    _seen_load: float | None = field(default=None, repr=False)
+    _seen_load: float = field(default=0.0, repr=False)
+    """The backend's loading time already counted (by this meter, or before it: a model an earlier arm loaded)."""
     _overlapping: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._seen_load = self._load()
 
     def _load(self) -> float:
         return float(getattr(self.backend, "load_seconds", 0.0))
 
     def ask(self, requests: list[Request], send: Callable[[list[Request]], list[Outcome]]) -> list[Outcome]:
-        with self._lock:
-            if self._seen_load is None:
-                self._seen_load = self._load()
         before = self._load()
         start = time.perf_counter()
         outcomes = send(requests)
@@ -96,7 +97,7 @@ class Meter:
         sent = [(r, o) for r, o in zip(requests, outcomes) if not o.cached]
         with self._lock:
             now = self._load()  # loading is counted once, whichever thread saw it
-            self.load_seconds += now - (self._seen_load or 0.0)
+            self.load_seconds += now - self._seen_load
             self._seen_load = now
             if sent:
                 self.requests += len(sent)
