@@ -10,7 +10,8 @@ from pathlib import Path
 from psm_eval.backends import Capabilities
 from psm_eval.run.config import build_config, organism_dir
 from psm_eval.run.runner import run
-from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
+from psm_eval.types import GenRequest, Outcome
+from tests.fixtures.fake_backend import GenerateOnly
 from tests.test_runner import make_task, records
 
 ORGANISM = organism_dir()
@@ -50,24 +51,14 @@ def test_the_stop_that_ended_each_reply_and_what_came_after_it(tmp_path: Path) -
     assert any(r["after_stop"].strip() for r in base if r["stop_sequence"] == "\nUser:")
 
 
-class Fenced:
+class Fenced(GenerateOnly):
     """A fake model answering in URIAL's fenced layout (tests the runner's wiring only)."""
 
-    info = ModelInfo(model_type="fake", accepts="text")
     capabilities = Capabilities(per_request_seed=True)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Outcome]:
         return [Outcome(ok=True, output="```\nOslo is the capital.\n``` ", finish="stop", stop_sequence="# Query")
                 for _ in requests]
-
-    def loglikelihood(self, requests: Sequence[LLRequest]) -> list[Outcome]:
-        raise AssertionError("not asked")
-
-    def fingerprint(self, digest_file: object = None) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 def test_declared_post_processing_cleans_the_reply_and_keeps_the_raw_one(tmp_path: Path) -> None:

@@ -10,17 +10,16 @@ from pathlib import Path
 from psm_eval.backends import Capabilities
 from psm_eval.run.config import build_config
 from psm_eval.run.runner import CHUNK, run
-from psm_eval.types import GenRequest, LLRequest, ModelInfo, Outcome
+from psm_eval.types import GenRequest, Outcome
+from tests.fixtures.fake_backend import GenerateOnly
 from tests.test_runner import make_task
 
 SAMPLES = 120
 
 
-class Batching:
+class Batching(GenerateOnly):
     """A fake engine whose sampled replies depend on the whole call (as vLLM's do on its batch), recording
     the size of every call."""
-
-    info = ModelInfo(model_type="fake", accepts="text")
 
     def __init__(self, window: int | None, calls: list[int]):
         self.capabilities = Capabilities(window=window)
@@ -30,15 +29,6 @@ class Batching:
         self.calls.append(len(requests))
         batch = hashlib.sha256("|".join(r.key for r in requests).encode()).hexdigest()[:8]
         return [Outcome(ok=True, output=f"{r.seed % 997} in {batch}", finish="stop") for r in requests]
-
-    def loglikelihood(self, requests: Sequence[LLRequest]) -> list[Outcome]:
-        raise AssertionError("not asked")
-
-    def fingerprint(self, digest_file: object = None) -> None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 def _config(tmp_path: Path) -> object:
